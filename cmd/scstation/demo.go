@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scstation/scstation/station"
+)
+
+func (a *app) demoCommand() *cobra.Command {
+	var noTUI bool
+	cmd := &cobra.Command{
+		Use:   "demo [--dir D] [--no-tui]",
+		Short: "Create (if needed) and open a demo realm, EXAMPLE.TEST",
+		Long: `demo creates a demo deployment the first time (realm EXAMPLE.TEST, a CA with an
+unencrypted key, users officer, alice, bob and carol) and describes it. Without
+--dir it lives in $SCSTATION_DIR, else the XDG data home's scstation-demo.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("dir") && os.Getenv("SCSTATION_DIR") == "" {
+				d, err := station.DefaultDir()
+				if err != nil {
+					return err
+				}
+				a.dir = filepath.Join(filepath.Dir(d), "scstation-demo")
+			}
+			st, created, err := station.Demo(a.dir, a.log)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			out := cmd.OutOrStdout()
+			if created {
+				fmt.Fprintf(out, "Created the demo realm in %s\n", st.Dir)
+			} else {
+				fmt.Fprintf(out, "Demo realm in %s\n", st.Dir)
+			}
+			fmt.Fprintf(out, "  realm %s, domain %s, base DN %s\n", st.Config.Realm, st.Config.Domain, st.Config.BaseDN())
+			if err := printCAState(out, st); err != nil {
+				return err
+			}
+			d, err := st.Directory()
+			if err != nil {
+				return err
+			}
+			users, err := d.Users()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "  users:")
+			for _, u := range users {
+				fmt.Fprintf(out, "    %-8s %-22s %s\n", u.Name, u.UPN, u.SID)
+			}
+			fmt.Fprintf(out, "\nTry:\n  scstation --dir %s ca templates\n  scstation --dir %s serve\n", st.Dir, st.Dir)
+			if !noTUI {
+				fmt.Fprintln(out, "\n(The full-screen station is not built yet; this is the demo's data.)")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "set up and describe the demo without opening the full-screen station")
+	return cmd
+}

@@ -1,0 +1,194 @@
+// Command scstation is the smart-card enrollment station: a certificate
+// authority, directory and KDC in one program, with a full-screen station
+// for enrollment officers. See the README for usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/pki"
+	"github.com/scstation/scstation/station"
+)
+
+// version is set by the Makefile with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes, a contract with scripts.
+const (
+	exitOK      = 0
+	exitRefused = 1 // a refusal or an invalid result
+	exitUsage   = 2 // a usage or environment error
+)
+
+// usageError marks errors that are the caller's misuse of the command line.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// refusal marks results that are a "no" rather than a failure to run.
+type refusal struct{ error }
+
+type app struct {
+	dir      string
+	logLevel string
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+}
+
+func main() {
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(a.run(os.Args[1:]))
+}
+
+func (a *app) run(args []string) int {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(a.stderr, "scstation:", err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var (
+		ue  usageError
+		rf  refusal
+		pe  *pki.PolicyError
+		re  *pki.RequestError
+		cmd = exitUsage
+	)
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &rf), errors.As(err, &pe), errors.As(err, &re),
+		errors.Is(err, pki.ErrUnknownTemplate), errors.Is(err, pki.ErrAlreadyRevoked),
+		errors.Is(err, pki.ErrNotOnHold), errors.Is(err, pki.ErrNotFound),
+		errors.Is(err, station.ErrPassphrase), errors.Is(err, station.ErrExists),
+		errors.Is(err, station.ErrCAExists), errors.Is(err, directory.ErrUserExists),
+		errors.Is(err, directory.ErrUPNInUse), errors.Is(err, directory.ErrNoSuchUser):
+		return exitRefused
+	}
+	// cobra's own complaints (unknown flag, wrong arg count) are usage errors.
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "required flag", "invalid argument", "flag needs an argument"} {
+		if strings.Contains(msg, p) {
+			return exitUsage
+		}
+	}
+	return cmd
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "scstation",
+		Short: "Smart-card enrollment station: CA, directory and KDC in one program",
+		Long: `scstation issues PIV smart cards for smart-card logon (Kerberos PKINIT) and
+S/MIME mail. It carries its own certificate authority, directory and KDC.
+
+The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
+(~/.local/share/scstation).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.PersistentFlags().StringVar(&a.dir, "dir", "", "data directory (default $SCSTATION_DIR or the XDG data home)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default warn; info for serve)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.versionCommand(), a.initCommand(), a.demoCommand(), a.serveCommand(), a.caCommand(), a.userCommand())
+	return root
+}
+
+func (a *app) setup(cmd *cobra.Command) error {
+	if a.dir == "" {
+		a.dir = os.Getenv("SCSTATION_DIR")
+	}
+	if a.dir == "" {
+		d, err := station.DefaultDir()
+		if err != nil {
+			return err
+		}
+		a.dir = d
+	}
+	level := slog.LevelWarn
+	if cmd.Name() == "serve" {
+		level = slog.LevelInfo
+	}
+	if a.logLevel == "" {
+		a.logLevel = os.Getenv("SCSTATION_LOG")
+	}
+	if a.logLevel != "" {
+		if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+			return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+		}
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	return nil
+}
+
+// open opens the data directory.
+func (a *app) open() (*station.Station, error) {
+	st, err := station.Open(a.dir, a.log)
+	if errors.Is(err, station.ErrNoDataDir) {
+		return nil, usageError{err}
+	}
+	return st, err
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "scstation", versionString())
+			return nil
+		},
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", ""
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			return "devel " + rev + dirty
+		}
+		if bi.Main.Version != "" {
+			return bi.Main.Version
+		}
+	}
+	return "devel"
+}

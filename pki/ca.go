@@ -1,0 +1,555 @@
+package pki
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+)
+
+// User is what the CA needs to know about a directory user. Subject names
+// and SANs are built from it, never from the request.
+type User struct {
+	Name        string // login name (sAMAccountName / uid)
+	UPN         string // userPrincipalName
+	Mail        string
+	DisplayName string
+	SID         string // objectSid in text form, "" when the directory has none
+}
+
+// UserStore finds users by login name or UPN. The directory implements it.
+type UserStore interface {
+	LookupUser(ctx context.Context, name string) (*User, error)
+}
+
+// ErrUnknownUser is what a UserStore returns for a user it does not have.
+var ErrUnknownUser = errors.New("pki: unknown user")
+
+// Publisher makes an issued certificate available: to the user's directory
+// entry (enterprise mode) or to files (standalone).
+type Publisher interface {
+	Publish(ctx context.Context, user *User, rec *Record) error
+}
+
+// Config is what New needs to run a CA.
+type Config struct {
+	// Signer holds the CA private key: a key file, a token, or a card.
+	Signer crypto.Signer
+	// Chain is the CA certificate first, then its issuers up to and
+	// including the root.
+	Chain []*x509.Certificate
+	DB    *DB
+	// Templates by name; nil means DefaultTemplates.
+	Templates map[string]*Template
+	Users     UserStore
+	// Publisher may be nil: nothing is published.
+	Publisher Publisher
+	// Realm is the Kerberos realm for id-pkinit-san names.
+	Realm string
+	// Domain is the DNS domain; it also gives the subject's DC components
+	// and the NetBIOS-style name agents may write as "DOMAIN\user".
+	Domain string
+	// CRLURL and IssuerURL go into the CRL distribution point and AIA
+	// caIssuers extensions of every certificate issued; empty leaves them out.
+	CRLURL, IssuerURL string
+	// CRLValidity is the time from one CRL to its nextUpdate (default 7 days).
+	CRLValidity time.Duration
+	// Now is the clock, for tests; nil means time.Now.
+	Now func() time.Time
+}
+
+// CA issues and revokes certificates.
+type CA struct {
+	cfg       Config
+	cert      *x509.Certificate
+	roots     *x509.CertPool
+	inters    *x509.CertPool
+	templates map[string]*Template
+}
+
+// New checks the configuration (the key matches the certificate, the chain
+// verifies to its root, the certificate may sign certificates) and returns a
+// CA.
+func New(cfg Config) (*CA, error) {
+	if cfg.Signer == nil || len(cfg.Chain) == 0 || cfg.DB == nil || cfg.Users == nil {
+		return nil, errors.New("pki: CA needs a signer, a certificate chain, a database and a user store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CRLValidity <= 0 {
+		cfg.CRLValidity = 7 * 24 * time.Hour
+	}
+	if cfg.Templates == nil {
+		cfg.Templates = make(map[string]*Template)
+		for _, t := range DefaultTemplates() {
+			cfg.Templates[t.Name] = t
+		}
+	}
+	cert := cfg.Chain[0]
+	if !publicKeysEqual(cfg.Signer.Public(), cert.PublicKey) {
+		return nil, errors.New("pki: the CA key does not match the CA certificate")
+	}
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, errors.New("pki: the CA certificate may not sign certificates")
+	}
+	ca := &CA{cfg: cfg, cert: cert, templates: cfg.Templates}
+	ca.roots, ca.inters = x509.NewCertPool(), x509.NewCertPool()
+	root := cfg.Chain[len(cfg.Chain)-1]
+	ca.roots.AddCert(root)
+	for i := 1; i < len(cfg.Chain)-1; i++ {
+		ca.inters.AddCert(cfg.Chain[i])
+	}
+	if _, err := VerifyChain(cfg.Chain, cfg.Now()); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// VerifyChain checks that chain (a CA certificate first, root last) verifies
+// to its root for certificate signing at time t.
+func VerifyChain(chain []*x509.Certificate, t time.Time) ([][]*x509.Certificate, error) {
+	if len(chain) == 0 {
+		return nil, errors.New("pki: empty certificate chain")
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	root := chain[len(chain)-1]
+	if err := root.CheckSignatureFrom(root); err != nil || !bytes.Equal(root.RawIssuer, root.RawSubject) {
+		return nil, errors.New("pki: the last certificate of the chain is not a self-signed root")
+	}
+	roots.AddCert(root)
+	for _, c := range chain[1:] {
+		inters.AddCert(c)
+	}
+	chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, CurrentTime: t, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, fmt.Errorf("pki: CA chain does not verify: %w", err)
+	}
+	return chains, nil
+}
+
+// Certificate returns the CA's own certificate.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// Chain returns the CA certificate and its issuers up to the root.
+func (ca *CA) Chain() []*x509.Certificate { return slices.Clone(ca.cfg.Chain) }
+
+// Root returns the trust anchor.
+func (ca *CA) Root() *x509.Certificate { return ca.cfg.Chain[len(ca.cfg.Chain)-1] }
+
+// Template returns a template by name.
+func (ca *CA) Template(name string) (*Template, error) {
+	t, ok := ca.templates[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTemplate, name)
+	}
+	return t, nil
+}
+
+// Templates returns every template, sorted by name.
+func (ca *CA) Templates() []*Template {
+	out := make([]*Template, 0, len(ca.templates))
+	for _, t := range ca.templates {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Template) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// DB returns the issued-certificate database.
+func (ca *CA) DB() *DB { return ca.cfg.DB }
+
+// IssueRequest asks the CA for a certificate.
+type IssueRequest struct {
+	Template string
+	// Request is a parsed PKCS#10 or enroll-on-behalf-of request.
+	Request *Request
+	// Requester is who is asking when the request is not an
+	// enroll-on-behalf-of one: the CA operator or the user themself.
+	Requester Requester
+	// User names the subject for operator and self requests. For
+	// enroll-on-behalf-of it must be empty or equal the agent's target.
+	User string
+	// Host is the DNS name for host templates (kdc).
+	Host string
+}
+
+// Issued is a certificate that is recorded in the database.
+type Issued struct {
+	Certificate *x509.Certificate
+	// Chain is the certificate, then the CA chain up to the root.
+	Chain  []*x509.Certificate
+	Record *Record
+	// PublishErr is set when the certificate was issued but could not be
+	// published; the certificate is valid and recorded.
+	PublishErr error
+}
+
+// PolicyError is a refusal: the request is well-formed but the CA's rules
+// do not allow it.
+type PolicyError struct{ Reason string }
+
+func (e *PolicyError) Error() string { return "pki: refused: " + e.Reason }
+
+func refuse(format string, args ...any) error {
+	return &PolicyError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Issue checks a request against the template and the CA's rules, signs the
+// certificate, records it durably, and only then returns it (and publishes
+// it, when the template says so).
+func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
+	t, err := ca.Template(ir.Template)
+	if err != nil {
+		return nil, err
+	}
+	req := ir.Request
+	if req == nil || req.CSR == nil {
+		return nil, badRequest("no request", nil)
+	}
+	now := ca.cfg.Now()
+	agentName := ""
+	userName := ir.User
+	if req.Agent != nil {
+		if !t.allows(RequesterAgent) {
+			return nil, refuse("template %s may not be requested by an enrollment agent", t.Name)
+		}
+		agentName, err = ca.checkAgent(req, t, now)
+		if err != nil {
+			return nil, err
+		}
+		target, err := ca.targetUser(req.OnBehalfOf)
+		if err != nil {
+			return nil, err
+		}
+		if userName != "" && !strings.EqualFold(userName, target) {
+			return nil, refuse("the agent signed a request for %q, not %q", target, userName)
+		}
+		userName = target
+	} else {
+		switch ir.Requester {
+		case RequesterOperator, RequesterSelf:
+		default:
+			return nil, refuse("a bare PKCS#10 needs an operator or self requester")
+		}
+		if !t.allows(ir.Requester) {
+			return nil, refuse("template %s may not be requested by %s", t.Name, ir.Requester)
+		}
+	}
+	keyAlg, err := KeyAlgorithmOf(req.CSR.PublicKey)
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	if !slices.Contains(t.KeyAlgorithms, keyAlg) {
+		return nil, refuse("template %s does not allow %s keys", t.Name, keyAlg)
+	}
+	var user *User
+	var tmpl *x509.Certificate
+	if t.Host {
+		if ir.Host == "" {
+			return nil, refuse("template %s needs a host name", t.Name)
+		}
+		tmpl, err = ca.hostTemplate(t, ir.Host)
+		userName = ir.Host
+	} else {
+		if userName == "" {
+			return nil, refuse("template %s needs a user", t.Name)
+		}
+		user, err = ca.cfg.Users.LookupUser(ctx, userName)
+		if err != nil {
+			if errors.Is(err, ErrUnknownUser) {
+				return nil, refuse("no such user %q in the directory", userName)
+			}
+			return nil, fmt.Errorf("pki: looking up %q: %w", userName, err)
+		}
+		tmpl, err = ca.userTemplate(t, user)
+		userName = user.Name
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ca.cert.NotAfter.Before(now) {
+		return nil, refuse("the CA certificate expired on %s", ca.cert.NotAfter.Format(time.DateOnly))
+	}
+	tmpl.NotBefore = now.Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	tmpl.NotAfter = now.Add(time.Duration(t.Validity)).UTC().Truncate(time.Second)
+	if tmpl.NotAfter.After(ca.cert.NotAfter) {
+		tmpl.NotAfter = ca.cert.NotAfter
+	}
+	tmpl.KeyUsage = t.keyUsage(keyAlg)
+	tmpl.ExtKeyUsage, tmpl.UnknownExtKeyUsage = t.extKeyUsage()
+	tmpl.BasicConstraintsValid = true
+	if ca.cfg.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{ca.cfg.CRLURL}
+	}
+	if ca.cfg.IssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{ca.cfg.IssuerURL}
+	}
+	rec, cert, err := ca.signAndRecord(tmpl, req.CSR.PublicKey, func(cert *x509.Certificate) *Record {
+		return &Record{Template: t.Name, User: userName, Agent: agentName, Subject: cert.Subject.String(), IssuedAt: now}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &Issued{Certificate: cert, Chain: append([]*x509.Certificate{cert}, ca.cfg.Chain...), Record: rec}
+	if t.Publish && ca.cfg.Publisher != nil && user != nil {
+		if err := ca.cfg.Publisher.Publish(ctx, user, rec); err != nil {
+			out.PublishErr = fmt.Errorf("pki: certificate %x issued but not published: %w", rec.Serial, err)
+		}
+	}
+	return out, nil
+}
+
+// signAndRecord signs the certificate with a fresh random serial and records
+// it. x509.CreateCertificate checks the signature against the CA key, so a
+// faulty signer (a glitching card) cannot hand out a bad certificate. A
+// serial that collides with a recorded one is never reused: the certificate
+// is signed again with a new one.
+func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, record func(*x509.Certificate) *Record) (*Record, *x509.Certificate, error) {
+	for range 3 {
+		serial, err := randomSerial()
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl.SerialNumber = serial
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.cfg.Signer)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pki: signing: %w", err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pki: the CA produced a certificate it cannot parse: %w", err)
+		}
+		rec := record(cert)
+		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, cert.NotBefore, cert.NotAfter, StatusValid
+		err = ca.cfg.DB.Record(rec)
+		if errors.Is(err, ErrSerialExists) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return rec, cert, nil
+	}
+	return nil, nil, errors.New("pki: could not find an unused serial number")
+}
+
+// randomSerial returns a positive 16-octet serial: the issuance time in
+// nanoseconds (63 bits), then 64 random bits, as the CA/B Forum asks. RFC
+// 5280 allows 20 octets. The time prefix makes serials ascend, so the
+// database appends to its B+trees instead of touching a random page per
+// certificate, which keeps durable issuance close to the raw signing rate.
+func randomSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, uint64(time.Now().UnixNano()))
+	if _, err := rand.Read(b[8:]); err != nil {
+		return nil, err
+	}
+	b[0] = b[0]&0x7f | 0x40 // positive, and always 16 octets
+	return new(big.Int).SetBytes(b), nil
+}
+
+// subjectFor builds a directory-style subject, most significant first:
+// DC=test, DC=example, CN=name. pkix.Name would put the CN first.
+func (ca *CA) subjectFor(cn string) ([]byte, error) {
+	var seq pkix.RDNSequence
+	labels := strings.Split(ca.cfg.Domain, ".")
+	slices.Reverse(labels)
+	for _, label := range labels {
+		if label != "" {
+			seq = append(seq, pkix.RelativeDistinguishedNameSET{{Type: oidDomainComponent, Value: asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(label)}}})
+		}
+	}
+	seq = append(seq, pkix.RelativeDistinguishedNameSET{{Type: oidCommonName, Value: cn}})
+	return asn1.Marshal(seq)
+}
+
+var (
+	oidDomainComponent = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+	oidCommonName      = asn1.ObjectIdentifier{2, 5, 4, 3}
+)
+
+func (ca *CA) userTemplate(t *Template, u *User) (*x509.Certificate, error) {
+	cn := u.DisplayName
+	if cn == "" {
+		cn = u.Name
+	}
+	subject, err := ca.subjectFor(cn)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{RawSubject: subject}
+	var san SubjectAltNames
+	for _, s := range t.SubjectAltNames {
+		switch s {
+		case "upn":
+			if u.UPN == "" {
+				return nil, refuse("template %s needs a userPrincipalName and %s has none", t.Name, u.Name)
+			}
+			san.UPN = u.UPN
+		case "pkinit":
+			p, err := ca.userPrincipal(u)
+			if err != nil {
+				return nil, err
+			}
+			san.Principals = append(san.Principals, p)
+		case "email":
+			if u.Mail == "" {
+				return nil, refuse("template %s needs a mail address and %s has none", t.Name, u.Name)
+			}
+			san.Emails = append(san.Emails, u.Mail)
+		default:
+			return nil, refuse("template %s: SAN %q is not for users", t.Name, s)
+		}
+	}
+	if err := ca.addSAN(tmpl, san); err != nil {
+		return nil, err
+	}
+	if t.SID {
+		if u.SID == "" {
+			return nil, refuse("template %s carries the user's SID and %s has none", t.Name, u.Name)
+		}
+		ext, err := SIDExtension(u.SID)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
+	}
+	return tmpl, nil
+}
+
+// userPrincipal is the user's Kerberos name: the login name in the CA's realm.
+func (ca *CA) userPrincipal(u *User) (Principal, error) {
+	if ca.cfg.Realm == "" {
+		return Principal{}, refuse("no Kerberos realm configured")
+	}
+	return Principal{Realm: ca.cfg.Realm, NameType: NameTypePrincipal, Components: []string{u.Name}}, nil
+}
+
+func (ca *CA) hostTemplate(t *Template, host string) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: host}}
+	var san SubjectAltNames
+	for _, s := range t.SubjectAltNames {
+		switch s {
+		case "dns":
+			san.DNSNames = append(san.DNSNames, host)
+		case "krbtgt":
+			if ca.cfg.Realm == "" {
+				return nil, refuse("no Kerberos realm configured")
+			}
+			san.Principals = append(san.Principals, Principal{Realm: ca.cfg.Realm, NameType: NameTypeSrvInst, Components: []string{"krbtgt", ca.cfg.Realm}})
+		default:
+			return nil, refuse("template %s: SAN %q is not for hosts", t.Name, s)
+		}
+	}
+	return tmpl, ca.addSAN(tmpl, san)
+}
+
+func (ca *CA) addSAN(tmpl *x509.Certificate, san SubjectAltNames) error {
+	if san.UPN == "" && len(san.Principals) == 0 && len(san.Emails) == 0 && len(san.DNSNames) == 0 {
+		return nil
+	}
+	ext, err := san.Extension()
+	if err != nil {
+		return err
+	}
+	// A subject that is only DCs and a CN is still a subject, so the SAN
+	// need not be critical.
+	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
+	return nil
+}
+
+// checkAgent checks the enroll-on-behalf-of signer: issued by this CA and
+// recorded, valid now, Certificate Request Agent EKU, not revoked, and allowed
+// to use this template. It returns the agent's user name.
+func (ca *CA) checkAgent(req *Request, t *Template, now time.Time) (string, error) {
+	agent := req.Agent
+	inters := ca.inters.Clone()
+	for _, c := range req.AgentChain {
+		inters.AddCert(c)
+	}
+	if _, err := agent.Verify(x509.VerifyOptions{Roots: ca.roots, Intermediates: inters, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return "", refuse("the enrollment agent certificate is not trusted: %v", err)
+	}
+	if !slices.ContainsFunc(agent.UnknownExtKeyUsage, OIDCertificateRequestAgent.Equal) {
+		return "", refuse("the signer's certificate is not an enrollment agent certificate (no Certificate Request Agent EKU)")
+	}
+	if !bytes.Equal(agent.RawIssuer, ca.cert.RawSubject) {
+		return "", refuse("the enrollment agent certificate was not issued by this CA")
+	}
+	rec, err := ca.cfg.DB.Get(agent.SerialNumber)
+	if errors.Is(err, ErrNotFound) {
+		return "", refuse("the enrollment agent certificate %x is not in this CA's records", agent.SerialNumber)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal(rec.DER, agent.Raw) {
+		return "", refuse("the enrollment agent certificate does not match this CA's record")
+	}
+	if rec.Status != StatusValid {
+		return "", refuse("the enrollment agent certificate is revoked (%s)", rec.Reason)
+	}
+	if len(t.Agents) > 0 && !slices.ContainsFunc(t.Agents, func(a string) bool { return strings.EqualFold(a, rec.User) }) {
+		return "", refuse("enrollment agent %s may not use template %s", rec.User, t.Name)
+	}
+	return rec.User, nil
+}
+
+// targetUser reduces "DOMAIN\user" or "user@domain" to the user name, after
+// checking that any domain given is ours.
+func (ca *CA) targetUser(name string) (string, error) {
+	if dom, user, ok := strings.Cut(name, `\`); ok {
+		if !strings.EqualFold(dom, ca.netbiosName()) && !strings.EqualFold(dom, ca.cfg.Domain) {
+			return "", refuse("the request is for domain %q, this CA serves %q", dom, ca.netbiosName())
+		}
+		name = user
+	}
+	if name == "" {
+		return "", refuse("the request names no user")
+	}
+	return name, nil
+}
+
+// netbiosName is the short domain name agents write before a backslash.
+func (ca *CA) netbiosName() string {
+	first, _, _ := strings.Cut(ca.cfg.Domain, ".")
+	return strings.ToUpper(first)
+}
+
+// NetBIOSName is the short domain name ("EXAMPLE" for example.test) that
+// enroll-on-behalf-of requests put before the user name.
+func (ca *CA) NetBIOSName() string { return ca.netbiosName() }
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ak, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ak.Equal(b)
+}
+
+// subjectKeyID computes the RFC 5280 method-1 key identifier.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, err
+	}
+	h := sha1.Sum(spki.Key.Bytes)
+	return h[:], nil
+}

@@ -1,0 +1,554 @@
+package station
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/internal/atomicfile"
+	"github.com/scstation/scstation/pki"
+)
+
+// Errors about the data directory's state.
+var (
+	ErrNoDataDir = errors.New("station: no data directory")
+	ErrExists    = errors.New("station: data directory already exists")
+	ErrNoCA      = errors.New("station: this station has no CA yet (run scstation ca init)")
+	ErrCAPending = errors.New("station: the CA is waiting for its certificate (run scstation ca install-cert)")
+	ErrCAExists  = errors.New("station: this station already has a CA")
+)
+
+// PassphraseFunc supplies the CA key passphrase; confirm asks for it twice
+// when a new key is being protected. The caller owns the returned slice and
+// the station wipes it after use.
+type PassphraseFunc func(confirm bool) ([]byte, error)
+
+// Files and directories in a data directory.
+const (
+	caDir        = "ca"
+	caKeyFile    = "ca/ca.key"
+	caChainFile  = "ca/chain.pem"
+	caCSRFile    = "ca/ca.csr"
+	caDBFile     = "ca/ca.db"
+	caCRLFile    = "ca/ca.crl"
+	templatesDir = "ca/templates"
+	dirDBFile    = "directory/directory.db"
+	publishedDir = "published"
+)
+
+// Station is an open data directory.
+type Station struct {
+	Dir    string
+	Config *Config
+	Log    *slog.Logger
+	Now    func() time.Time
+
+	db    *pki.DB
+	users *directory.Store
+	ca    *pki.CA
+}
+
+// DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
+// says otherwise: $XDG_DATA_HOME/scstation, else ~/.local/share/scstation.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "scstation"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("station: no data directory given and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "scstation"), nil
+}
+
+// InitOptions say how to create a data directory.
+type InitOptions struct {
+	Realm, Domain string
+	Standalone    bool
+	CA            CAOptions
+	Log           *slog.Logger
+}
+
+// CAOptions say how to create the CA.
+type CAOptions struct {
+	KeyAlgorithm pki.KeyAlgorithm
+	// Passphrase protects the key; nil stores it unencrypted (--no-passphrase).
+	Passphrase PassphraseFunc
+	// Subordinate writes a request for a parent CA instead of a root.
+	Subordinate bool
+	// Name is the CA's common name; empty means "<REALM> CA".
+	Name     string
+	Validity time.Duration
+	BaseURL  string
+}
+
+// Init creates a data directory with its configuration, the CA (or the CA's
+// request for a parent), and room for the directory, KDC and inventory. It
+// refuses to touch a directory that already has anything in it.
+func Init(dir string, opts InitOptions) (*Station, error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("%w: %s is not empty", ErrExists, dir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if opts.Realm == "" && opts.Domain != "" {
+		opts.Realm = upper(opts.Domain)
+	}
+	cfg := &Config{
+		Realm: opts.Realm, Domain: opts.Domain, Standalone: opts.Standalone,
+		CA: CAConfig{
+			KeyAlgorithm: opts.CA.KeyAlgorithm,
+			BaseURL:      opts.CA.BaseURL,
+			CRLValidity:  pki.Duration(7 * 24 * time.Hour),
+			Name:         opts.CA.Name,
+		},
+		Services: DefaultServices,
+	}
+	if cfg.CA.KeyAlgorithm == "" {
+		cfg.CA.KeyAlgorithm = pki.P256
+	}
+	if cfg.CA.BaseURL == "" {
+		cfg.CA.BaseURL = "http://" + DefaultServices.HTTP
+	}
+	if cfg.CA.Name == "" {
+		cfg.CA.Name = cfg.Realm + " CA"
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"", caDir, templatesDir, "directory", "kdc", "inventory", "audit", publishedDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := saveConfig(dir, cfg); err != nil {
+		return nil, err
+	}
+	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now}
+	if _, err := s.InitCA(opts.CA); err != nil {
+		return nil, err
+	}
+	// Create the directory store now, so the domain SID exists from the start.
+	if _, err := s.Directory(); err != nil {
+		return nil, err
+	}
+	s.Log.Info("data directory created", "dir", dir, "realm", cfg.Realm, "domain", cfg.Domain)
+	return s, nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Open opens an existing data directory.
+func Open(dir string, log *slog.Logger) (*Station, error) {
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now}, nil
+}
+
+// Close closes whatever databases the station opened.
+func (s *Station) Close() error {
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	if s.users != nil {
+		errs = append(errs, s.users.Close())
+	}
+	s.db, s.users, s.ca = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+func (s *Station) path(p string) string { return filepath.Join(s.Dir, p) }
+
+// CAState says how far the CA is set up.
+type CAState int
+
+const (
+	CAMissing CAState = iota // no key yet
+	CAPending                // key and request, waiting for the parent's certificate
+	CAReady
+)
+
+// CAState reports how far the CA is set up.
+func (s *Station) CAState() CAState {
+	if _, err := os.Stat(s.path(caChainFile)); err == nil {
+		return CAReady
+	}
+	if _, err := os.Stat(s.path(caKeyFile)); err == nil {
+		return CAPending
+	}
+	return CAMissing
+}
+
+// InitResult tells what InitCA made.
+type InitResult struct {
+	// Certificate is the new root; nil for a subordinate CA.
+	Certificate *x509.Certificate
+	// CSRPath is where the request for the parent CA was written.
+	CSRPath string
+}
+
+// InitCA creates the CA key and either a self-signed root or a request for a
+// parent CA.
+func (s *Station) InitCA(opts CAOptions) (*InitResult, error) {
+	if s.CAState() != CAMissing {
+		return nil, ErrCAExists
+	}
+	alg := opts.KeyAlgorithm
+	if alg == "" {
+		alg = s.Config.CA.KeyAlgorithm
+	}
+	key, err := pki.GenerateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	name := pki.CAName{CommonName: s.Config.CA.Name, Organization: s.Config.Realm}
+	var keyPEM []byte
+	if opts.Passphrase != nil {
+		pass, err := opts.Passphrase(true)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err = pki.MarshalEncryptedPrivateKey(key, pass)
+		clear(pass)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if keyPEM, err = pki.MarshalPrivateKey(key); err != nil {
+			return nil, err
+		}
+	}
+	s.Config.CA.KeyAlgorithm = alg
+	s.Config.CA.KeyEncrypted = opts.Passphrase != nil
+	if err := os.MkdirAll(s.path(caDir), 0o700); err != nil {
+		return nil, err
+	}
+	res := &InitResult{}
+	if opts.Subordinate {
+		csr, err := pki.CreateCARequest(key, name)
+		if err != nil {
+			return nil, err
+		}
+		res.CSRPath = s.path(caCSRFile)
+		if err := atomicfile.Write(res.CSRPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), 0o644); err != nil {
+			return nil, err
+		}
+	} else {
+		validity := opts.Validity
+		if validity == 0 {
+			validity = 10 * 365 * 24 * time.Hour
+		}
+		root, err := pki.CreateRoot(key, name, validity, s.Now())
+		if err != nil {
+			return nil, err
+		}
+		res.Certificate = root
+		if err := atomicfile.Write(s.path(caChainFile), encodeCerts(root), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	// The key goes last: its presence marks the CA as (at least) pending.
+	if err := atomicfile.Write(s.path(caKeyFile), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := saveConfig(s.Dir, s.Config); err != nil {
+		return nil, err
+	}
+	s.Log.Info("CA key created", "algorithm", alg, "encrypted", opts.Passphrase != nil, "subordinate", opts.Subordinate)
+	return res, nil
+}
+
+func encodeCerts(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+// ParseCertificates reads every CERTIFICATE block in PEM data, or one DER
+// certificate.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		c, err := x509.ParseCertificate(data)
+		if err != nil {
+			return nil, errors.New("station: no certificate found (want PEM or DER)")
+		}
+		certs = append(certs, c)
+	}
+	return certs, nil
+}
+
+// InstallCACert finishes a subordinate CA's setup with the certificate the
+// parent CA issued and the parent's chain up to the root.
+func (s *Station) InstallCACert(cert *x509.Certificate, parents []*x509.Certificate) ([]*x509.Certificate, error) {
+	switch s.CAState() {
+	case CAMissing:
+		return nil, ErrNoCA
+	case CAReady:
+		return nil, ErrCAExists
+	}
+	csrPEM, err := os.ReadFile(s.path(caCSRFile))
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return nil, errors.New("station: the CA request file is damaged")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := pki.CheckCACertificate(cert, csr.PublicKey, parents, s.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(s.path(caChainFile), encodeCerts(chain...), 0o644); err != nil {
+		return nil, err
+	}
+	s.Log.Info("CA certificate installed", "subject", cert.Subject.String(), "root", chain[len(chain)-1].Subject.String())
+	return chain, nil
+}
+
+// CAChain returns the CA certificate and its issuers up to the root.
+func (s *Station) CAChain() ([]*x509.Certificate, error) {
+	switch s.CAState() {
+	case CAMissing:
+		return nil, ErrNoCA
+	case CAPending:
+		return nil, ErrCAPending
+	}
+	data, err := os.ReadFile(s.path(caChainFile))
+	if err != nil {
+		return nil, err
+	}
+	return ParseCertificates(data)
+}
+
+// CSRPath is where a subordinate CA's request is.
+func (s *Station) CSRPath() string { return s.path(caCSRFile) }
+
+// CRLPath is where the current CRL is published.
+func (s *Station) CRLPath() string { return s.path(caCRLFile) }
+
+// CADB opens the issued-certificate database (without the CA key).
+func (s *Station) CADB() (*pki.DB, error) {
+	if s.db == nil {
+		db, err := pki.OpenDB(s.path(caDBFile))
+		if err != nil {
+			return nil, err
+		}
+		s.db = db
+	}
+	return s.db, nil
+}
+
+// Directory opens the user directory.
+func (s *Station) Directory() (*directory.Store, error) {
+	if s.users == nil {
+		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
+			return nil, err
+		}
+		u, err := directory.Open(s.path(dirDBFile))
+		if err != nil {
+			return nil, err
+		}
+		s.users = u
+	}
+	return s.users, nil
+}
+
+// CA unlocks the CA key (asking pass for the passphrase if it is encrypted)
+// and returns the CA.
+func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
+	if s.ca != nil {
+		return s.ca, nil
+	}
+	chain, err := s.CAChain()
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.loadKey(pass)
+	if err != nil {
+		return nil, err
+	}
+	db, err := s.CADB()
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.Directory()
+	if err != nil {
+		return nil, err
+	}
+	templates, err := pki.LoadTemplates(s.path(templatesDir))
+	if err != nil {
+		return nil, err
+	}
+	var pub pki.Publisher = directoryPublisher{users}
+	if s.Config.Standalone {
+		pub = pki.FilePublisher{Dir: s.path(publishedDir)}
+	}
+	base := s.Config.CA.BaseURL
+	ca, err := pki.New(pki.Config{
+		Signer: key, Chain: chain, DB: db, Templates: templates,
+		Users: userStore{users}, Publisher: pub,
+		Realm: s.Config.Realm, Domain: s.Config.Domain,
+		CRLURL: base + pki.PathCRL, IssuerURL: base + pki.PathCACert,
+		CRLValidity: time.Duration(s.Config.CA.CRLValidity),
+		Now:         s.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.ca = ca
+	return ca, nil
+}
+
+// ErrPassphrase is returned when the CA key cannot be unlocked.
+var ErrPassphrase = errors.New("station: wrong passphrase for the CA key")
+
+func (s *Station) loadKey(pass PassphraseFunc) (crypto.Signer, error) {
+	data, err := os.ReadFile(s.path(caKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	var p []byte
+	if pki.IsEncryptedPrivateKeyPEM(data) {
+		if pass == nil {
+			return nil, fmt.Errorf("station: the CA key is encrypted and no passphrase was given")
+		}
+		if p, err = pass(false); err != nil {
+			return nil, err
+		}
+		defer clear(p)
+	}
+	key, err := pki.ParsePrivateKeyPEM(data, p)
+	if errors.Is(err, pki.ErrIncorrectPassphrase) {
+		return nil, ErrPassphrase
+	}
+	return key, err
+}
+
+// Issue issues a certificate from a request file's contents (PKCS#10 or
+// enroll-on-behalf-of CMS) as the CA operator.
+func (s *Station) Issue(ctx context.Context, pass PassphraseFunc, template string, request []byte, user, host string) (*pki.Issued, error) {
+	req, err := pki.ParseRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := s.CA(pass)
+	if err != nil {
+		return nil, err
+	}
+	issued, err := ca.Issue(ctx, pki.IssueRequest{Template: template, Request: req, Requester: pki.RequesterOperator, User: user, Host: host})
+	if err != nil {
+		s.Log.Warn("request refused", "template", template, "user", user, "err", err)
+		return nil, err
+	}
+	s.Log.Info("certificate issued", "serial", fmt.Sprintf("%x", issued.Record.Serial), "template", template, "user", issued.Record.User, "agent", issued.Record.Agent)
+	if issued.PublishErr != nil {
+		s.Log.Error("publication failed", "serial", fmt.Sprintf("%x", issued.Record.Serial), "err", issued.PublishErr)
+	}
+	return issued, nil
+}
+
+// Revoke revokes a certificate. It needs no CA key: the next CRL carries it.
+func (s *Station) Revoke(serial *big.Int, reason pki.RevocationReason) (*pki.Record, error) {
+	db, err := s.CADB()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := db.Revoke(serial, reason, s.Now().UTC().Truncate(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("certificate revoked", "serial", fmt.Sprintf("%x", serial), "reason", reason.String())
+	return rec, nil
+}
+
+// PublishCRL signs a new CRL and writes it where the HTTP service serves it.
+func (s *Station) PublishCRL(pass PassphraseFunc) (*x509.RevocationList, error) {
+	ca, err := s.CA(pass)
+	if err != nil {
+		return nil, err
+	}
+	crl, err := ca.CRL()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(s.CRLPath(), crl.Raw, 0o644); err != nil {
+		return nil, err
+	}
+	s.Log.Info("CRL published", "number", crl.Number.String(), "entries", len(crl.RevokedCertificateEntries), "next_update", crl.NextUpdate)
+	return crl, nil
+}
+
+// userStore adapts the directory to the CA's UserStore.
+type userStore struct{ d *directory.Store }
+
+func (u userStore) LookupUser(_ context.Context, name string) (*pki.User, error) {
+	e, err := u.d.User(name)
+	if errors.Is(err, directory.ErrNoSuchUser) {
+		return nil, pki.ErrUnknownUser
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pki.User{Name: e.Name, UPN: e.UPN, Mail: e.Mail, DisplayName: e.DisplayName, SID: e.SID}, nil
+}
+
+// directoryPublisher puts certificates on the user's entry (userCertificate).
+type directoryPublisher struct{ d *directory.Store }
+
+func (p directoryPublisher) Publish(_ context.Context, user *pki.User, rec *pki.Record) error {
+	return p.d.AddCertificate(user.Name, rec.DER)
+}
+
+// TemplatesDir holds the site's template files (*.toml).
+func (s *Station) TemplatesDir() string { return s.path(templatesDir) }
