@@ -803,7 +803,7 @@ func dbBenchRecord(timeOrdered bool) *Record {
 }
 
 // BenchmarkDBRecord records from one goroutine: every call waits for its own
-// batch (MaxBatchDelay plus one commit).
+// commit (an idle committer commits at once).
 func BenchmarkDBRecord(b *testing.B) {
 	db, _ := dbOpenTest(b)
 	for b.Loop() {

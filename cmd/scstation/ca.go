@@ -65,12 +65,7 @@ func (a *app) caInfoCommand() *cobra.Command {
 		Use:   "info",
 		Short: "Show the CA chain, the configuration and the last CRL",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Data directory %s\n  realm %s, domain %s, standalone %v\n", st.Dir, st.Config.Realm, st.Config.Domain, st.Config.Standalone)
 			fmt.Fprintf(out, "  key %s, encrypted %v\n  CRL %s%s, certificates %s%s\n", st.Config.CA.KeyAlgorithm, st.Config.CA.KeyEncrypted,
@@ -97,7 +92,7 @@ func (a *app) caInfoCommand() *cobra.Command {
 				fmt.Fprintln(out, "  no CRL published yet (scstation ca crl)")
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -298,12 +293,7 @@ func (a *app) caCRLCommand() *cobra.Command {
 		Short: "Sign and publish a new full CRL; also write it (PEM) to --out",
 		Long:  "ca crl signs a new CRL, publishes it where the HTTP service serves it, and writes it as PEM to --out if given.\n\n" + passphraseHelp,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			crl, err := st.PublishCRL(passphrase(passFile))
 			if err != nil {
 				return err
@@ -316,7 +306,7 @@ func (a *app) caCRLCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "CRL #%s: %d entries, next update %s, published to %s\n", crl.Number,
 				len(crl.RevokedCertificateEntries), crl.NextUpdate.Format(time.RFC3339), st.CRLPath())
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&outFile, "out", "", "also write the CRL here (PEM), - for standard output")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
@@ -447,12 +437,7 @@ func (a *app) caTemplatesCommand() *cobra.Command {
 		Use:   "templates",
 		Short: "List the certificate templates (built-in ones, and ca/templates/*.toml in the data directory)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			ts, err := pki.LoadTemplates(st.TemplatesDir())
 			if err != nil {
 				return err
@@ -470,7 +455,7 @@ func (a *app) caTemplatesCommand() *cobra.Command {
 					strings.Join(t.SubjectAltNames, ","), strconv.FormatBool(t.Publish))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 

@@ -192,3 +192,16 @@ func versionString() string {
 	}
 	return "devel"
 }
+
+// withStation runs a command body with the data directory open, and closes
+// it afterwards.
+func (a *app) withStation(run func(cmd *cobra.Command, args []string, st *station.Station) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := a.open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return run(cmd, args, st)
+	}
+}

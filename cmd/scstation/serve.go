@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scstation/scstation/pki"
+	"github.com/scstation/scstation/station"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -25,12 +26,7 @@ service, which serves the CA certificate (` + pki.PathCACert + `), the chain
 (` + pki.PathChain + `) and the current CRL (` + pki.PathCRL + `). An empty address
 turns a service off. Addresses default to the configuration's [services].`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			if !cmd.Flags().Changed("http") {
 				httpAddr = st.Config.Services.HTTP
 			}
@@ -70,7 +66,7 @@ turns a service off. Addresses default to the configuration's [services].`,
 			}
 			a.log.Info("stopped")
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
 	return cmd

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/station"
 )
 
 func (a *app) userCommand() *cobra.Command {
@@ -24,12 +25,7 @@ func (a *app) userAddCommand() *cobra.Command {
 		Short: "Add a user; objectSid and objectGUID are assigned",
 		Long:  "user add creates a directory user. The UPN defaults to NAME@domain.",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
 			if upn == "" {
 				upn = args[0] + "@" + st.Config.Domain
 			}
@@ -43,7 +39,7 @@ func (a *app) userAddCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s), objectSid %s\n", u.Name, u.UPN, u.SID)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&upn, "upn", "", "userPrincipalName (default NAME@domain)")
 	cmd.Flags().StringVar(&mail, "mail", "", "mail address")
@@ -56,12 +52,7 @@ func (a *app) userListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List users",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			d, err := st.Directory()
 			if err != nil {
 				return err
@@ -76,7 +67,7 @@ func (a *app) userListCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", u.Name, u.UPN, dash(u.Mail), dash(u.DisplayName), len(u.Certificates))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 
@@ -85,12 +76,7 @@ func (a *app) userShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one user (by login name or UPN)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
 			d, err := st.Directory()
 			if err != nil {
 				return err
@@ -102,7 +88,7 @@ func (a *app) userShowCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "name         %s\nupn          %s\nmail         %s\ndisplayName  %s\nobjectSid    %s\nobjectGUID   %s\ncreated      %s\ncertificates %d\n",
 				u.Name, u.UPN, dash(u.Mail), dash(u.DisplayName), u.SID, u.GUID, u.Created.Format(time.RFC3339), len(u.Certificates))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -111,12 +97,7 @@ func (a *app) userDelCommand() *cobra.Command {
 		Use:   "del NAME",
 		Short: "Delete a user (their certificates stay valid until revoked)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
 			d, err := st.Directory()
 			if err != nil {
 				return err
@@ -126,6 +107,6 @@ func (a *app) userDelCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", strings.ToLower(args[0]))
 			return nil
-		},
+		}),
 	}
 }
