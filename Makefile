@@ -37,13 +37,16 @@ run: build
 demo: run
 
 # Every test, the ones against real peers included. With CI=true a missing
-# peer is a failure, never a skip.
+# peer is a failure, never a skip. Card tests share one pcscd with four
+# vpcd virtual readers, started (and stopped, also on failure) around go test.
+WITH_PCSCD := scripts/with-pcscd.sh
+
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	$(WITH_PCSCD) $(GO) test -count=1 -timeout 15m ./...
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(WITH_PCSCD) $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # A short run of every fuzz target.
 fuzz:
