@@ -2,59 +2,137 @@ package directory
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
+	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// User is a user entry.
-type User struct {
-	Name        string    `json:"name"` // login name: sAMAccountName / uid
-	UPN         string    `json:"upn"`  // userPrincipalName, unique, case-insensitive
-	Mail        string    `json:"mail,omitempty"`
-	DisplayName string    `json:"displayName,omitempty"`
-	SID         string    `json:"objectSid"`  // text form, assigned at creation
-	GUID        string    `json:"objectGUID"` // assigned at creation
-	Created     time.Time `json:"created"`
-	// Certificates holds the DER of every certificate published to the
-	// entry (userCertificate;binary).
-	Certificates [][]byte `json:"userCertificate,omitempty"`
+// The store follows OpenLDAP's back-mdb layout in bbolt buckets:
+//
+//	id2entry  entry ID (8 bytes, big-endian) → encoded entry (entry.go)
+//	dn2id     parent ID ‖ normalized RDN → entry ID; the suffix entry is
+//	          keyed by parent 0 ‖ the normalized suffix. A one-level search
+//	          is a prefix scan of its parent's ID, a subtree search a walk
+//	          down from the base: neither scans the database.
+//	idx/ATTR  one bucket per indexed attribute holding a key per (value,
+//	          entry): index value ‖ 0x00 ‖ entry ID, with an empty value.
+//	          Keys of one value sort by ID, so an equality lookup is a
+//	          prefix scan that yields sorted IDs; adding an entry touches
+//	          one leaf page per value rather than rewriting an ID list.
+//	          Index values are the normalized value (hex for binary
+//	          syntaxes) cut to 200 bytes, so one index also answers
+//	          presence and initial-substring assertions. Candidates are
+//	          always re-tested against the whole filter.
+//	meta      domain SID, next RID, base DN, format version.
+
+var (
+	bucketID2Entry = []byte("id2entry")
+	bucketDN2ID    = []byte("dn2id")
+	bucketIndex    = []byte("idx")
+	bucketMeta     = []byte("meta")
+	keyDomain      = []byte("domain-sid")
+	keyNextRID     = []byte("next-rid")
+	keyBaseDN      = []byte("base-dn")
+	keyFormat      = []byte("format")
+
+	// The layout before this one: JSON users keyed by login name.
+	bucketOldUsers = []byte("users")
+	bucketOldUPN   = []byte("upn-index")
+)
+
+const (
+	formatVersion = 2
+	// firstRID is where RIDs of new principals start, as in Active
+	// Directory; the admins group takes Domain Admins' RID 512.
+	firstRID  = 1100
+	adminsRID = 512
+	// indexValueMax is where index values are cut.
+	indexValueMax = 200
+)
+
+// The containers under the base DN. Users are uid=NAME,ou=people and
+// groups cn=NAME,ou=groups, as in OpenLDAP deployments: an RDN from the
+// login name never changes when a display name does (AD's cn=Full Name
+// does), and one-level searches separate people from groups.
+const (
+	PeopleRDN = "ou=people"
+	GroupsRDN = "ou=groups"
+	// AdminGroup is the group whose members may write over LDAP.
+	AdminGroup = "admins"
+)
+
+// Options say how to open a store.
+type Options struct {
+	// Domain is the DNS domain; the base DN follows it
+	// (example.test → dc=example,dc=test).
+	Domain string
+	// BaseDN, when set, is used instead of the one derived from Domain.
+	BaseDN string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
-// Errors the store returns.
-var (
-	ErrNoSuchUser = errors.New("directory: no such user")
-	ErrUserExists = errors.New("directory: user already exists")
-	ErrUPNInUse   = errors.New("directory: userPrincipalName already in use")
-	ErrInUse      = errors.New("directory: the directory database is in use by another process")
-)
-
-var (
-	bucketUsers = []byte("users")     // lower-case name → JSON User
-	bucketUPN   = []byte("upn-index") // lower-case UPN → lower-case name
-	bucketMeta  = []byte("meta")
-	keyDomain   = []byte("domain-sid")
-	keyNextRID  = []byte("next-rid")
-)
-
-// firstRID is where user RIDs start, as in Active Directory.
-const firstRID = 1100
-
 // Store is the directory database.
-type Store struct{ db *bolt.DB }
+type Store struct {
+	db        *bolt.DB
+	base      DN
+	baseNorm  string
+	baseID    uint64
+	domainSID []byte
+	people    DN
+	groups    DN
+	admins    DN
+	now       func() time.Time
+}
+
+// BaseDNForDomain derives the base DN from a DNS domain.
+func BaseDNForDomain(domain string) (string, error) {
+	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+	if domain == "" {
+		return "", errors.New("directory: no domain")
+	}
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", fmt.Errorf("directory: %q is not a DNS domain", domain)
+		}
+		labels[i] = "dc=" + l
+	}
+	return strings.Join(labels, ","), nil
+}
 
 // Open opens or creates the store. It does not wait on another process's
-// lock: it fails with ErrInUse.
-func Open(path string) (*Store, error) {
+// lock: it fails with ErrInUse. A new store gets the base entry, ou=people,
+// ou=groups and the admins group.
+func Open(path string, opts Options) (*Store, error) {
+	baseStr := opts.BaseDN
+	if baseStr == "" {
+		var err error
+		if baseStr, err = BaseDNForDomain(opts.Domain); err != nil {
+			return nil, err
+		}
+	}
+	base, err := ParseDN(baseStr)
+	if err != nil || len(base) == 0 {
+		return nil, fmt.Errorf("directory: base DN %q: %v", baseStr, err)
+	}
+	s := &Store{base: base, baseNorm: base.Norm(), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.people = append(DN{MustParseDN(PeopleRDN)[0]}, base...)
+	s.groups = append(DN{MustParseDN(GroupsRDN)[0]}, base...)
+	s.admins = append(DN{MustParseDN("cn=" + AdminGroup)[0]}, s.groups...)
+
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrInUse, path)
@@ -62,195 +140,755 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUsers, bucketUPN, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keyDomain) == nil {
-			// S-1-5-21-a-b-c: three random sub-authorities, as a Windows
-			// domain has.
-			var r [12]byte
-			if _, err := rand.Read(r[:]); err != nil {
-				return err
-			}
-			sid := fmt.Sprintf("S-1-5-21-%d-%d-%d", binary.BigEndian.Uint32(r[0:])&0x7fffffff, binary.BigEndian.Uint32(r[4:])&0x7fffffff, binary.BigEndian.Uint32(r[8:])&0x7fffffff)
-			if err := meta.Put(keyDomain, []byte(sid)); err != nil {
-				return err
-			}
-			return meta.Put(keyNextRID, binary.BigEndian.AppendUint32(nil, firstRID))
-		}
-		return nil
-	})
-	if err != nil {
+	s.db = db
+	if err := db.Update(s.setup); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return s, nil
+}
+
+func (s *Store) setup(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketID2Entry, bucketDN2ID, bucketIndex, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	idx := tx.Bucket(bucketIndex)
+	for _, a := range attributeTypes {
+		if a.Indexed {
+			if _, err := idx.CreateBucketIfNotExists([]byte(a.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyDomain) == nil {
+		// S-1-5-21-a-b-c: three random sub-authorities, as a Windows
+		// domain has.
+		var r [12]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return err
+		}
+		sid := fmt.Sprintf("S-1-5-21-%d-%d-%d", binary.BigEndian.Uint32(r[0:])&0x7fffffff, binary.BigEndian.Uint32(r[4:])&0x7fffffff, binary.BigEndian.Uint32(r[8:])&0x7fffffff)
+		if err := meta.Put(keyDomain, []byte(sid)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyNextRID, binary.BigEndian.AppendUint32(nil, firstRID)); err != nil {
+			return err
+		}
+	}
+	sid, err := ParseSID(string(meta.Get(keyDomain)))
+	if err != nil {
+		return fmt.Errorf("directory: the stored domain SID is damaged: %v", err)
+	}
+	s.domainSID = sid
+	if b := meta.Get(keyBaseDN); b != nil {
+		if string(b) != s.baseNorm {
+			return fmt.Errorf("directory: this directory's base DN is %s, not %s", b, s.baseNorm)
+		}
+		id, err := s.resolveID(tx, s.base)
+		if err != nil {
+			return fmt.Errorf("directory: the base entry is missing: %v", err)
+		}
+		s.baseID = id
+		return nil
+	}
+	// A new directory: the base entry and the containers.
+	if err := meta.Put(keyBaseDN, []byte(s.baseNorm)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyFormat, []byte{formatVersion}); err != nil {
+		return err
+	}
+	w := &writer{s: s, tx: tx, internal: true, now: s.now().UTC()}
+	dcAttr := s.base[0][0]
+	rootAttrs := []Attribute{
+		{Name: "objectClass", Values: [][]byte{[]byte("top"), []byte("domain")}},
+		{Name: "objectSid", Values: [][]byte{s.domainSID}},
+	}
+	if dcAttr.Type.Name() != "dc" {
+		// A base DN like o=Example: an organization instead.
+		rootAttrs[0].Values[1] = []byte("organization")
+		rootAttrs = rootAttrs[:1]
+	}
+	if _, err := w.add(&Entry{DN: s.base.String(), Attrs: rootAttrs}); err != nil {
+		return err
+	}
+	s.baseID, _ = s.resolveID(tx, s.base)
+	for _, c := range []DN{s.people, s.groups} {
+		if _, err := w.add(&Entry{DN: c.String(), Attrs: []Attribute{{Name: "objectClass", Values: [][]byte{[]byte("organizationalUnit")}}}}); err != nil {
+			return err
+		}
+	}
+	adminSID := binary.LittleEndian.AppendUint32(bytes.Clone(s.domainSID), adminsRID)
+	adminSID[1]++
+	if _, err := w.add(&Entry{DN: s.admins.String(), Attrs: []Attribute{
+		{Name: "objectClass", Values: [][]byte{[]byte("group")}},
+		{Name: "description", Values: [][]byte{[]byte("Members may change the directory over LDAP")}},
+		{Name: "objectSid", Values: [][]byte{adminSID}},
+	}}); err != nil {
+		return err
+	}
+	return s.migrate(tx, w)
 }
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DomainSID is the domain's SID; users' objectSids extend it with their RID.
-func (s *Store) DomainSID() (string, error) {
-	var sid string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		sid = string(tx.Bucket(bucketMeta).Get(keyDomain))
-		return nil
-	})
-	return sid, err
+// BaseDN is the directory's suffix.
+func (s *Store) BaseDN() string { return s.base.String() }
+
+// PeopleDN is the container of users.
+func (s *Store) PeopleDN() string { return s.people.String() }
+
+// GroupsDN is the container of groups.
+func (s *Store) GroupsDN() string { return s.groups.String() }
+
+// AdminGroupDN is the group whose members may write over LDAP.
+func (s *Store) AdminGroupDN() string { return s.admins.String() }
+
+// DomainSID is the domain's SID; principals' objectSids extend it with
+// their RID.
+func (s *Store) DomainSID() (string, error) { return SIDString(s.domainSID) }
+
+// ---- reading ---------------------------------------------------------------
+
+func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), id) }
+
+func dn2idKey(parent uint64, normRDN string) []byte {
+	return append(idKey(parent), normRDN...)
 }
 
-// ValidateUser checks the attributes a caller may set.
-func ValidateUser(u *User) error {
-	if u.Name == "" || len(u.Name) > 64 {
-		return errors.New("directory: a user needs a login name of at most 64 characters")
+// resolveID finds an entry's ID. On failure the error is a noSuchObject
+// *Error whose Matched names the deepest existing ancestor.
+func (s *Store) resolveID(tx *bolt.Tx, dn DN) (uint64, error) {
+	notFound := func(matched DN) error {
+		return &Error{Code: ResultNoSuchObject, Message: "no such entry: " + dn.String(), Matched: matched.String(), Err: ErrNoSuchObject}
 	}
-	for _, r := range u.Name {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-", r)) {
-			return fmt.Errorf("directory: login name %q may hold only letters, digits, '.', '_' and '-'", u.Name)
+	if !dn.HasSuffix(s.base) {
+		return 0, notFound(nil)
+	}
+	d2i := tx.Bucket(bucketDN2ID)
+	v := d2i.Get(dn2idKey(0, s.baseNorm))
+	if v == nil {
+		return 0, notFound(nil)
+	}
+	id := binary.BigEndian.Uint64(v)
+	for i := len(dn) - len(s.base) - 1; i >= 0; i-- {
+		v := d2i.Get(dn2idKey(id, dn[i].Norm()))
+		if v == nil {
+			return 0, notFound(dn[i+1:])
 		}
+		id = binary.BigEndian.Uint64(v)
 	}
-	local, domain, ok := strings.Cut(u.UPN, "@")
-	if !ok || local == "" || domain == "" || strings.ContainsAny(u.UPN, " \t\r\n/\\") || strings.Count(u.UPN, "@") != 1 {
-		return fmt.Errorf("directory: userPrincipalName %q is not of the form user@domain", u.UPN)
+	return id, nil
+}
+
+// dnCache remembers entries' DNs while a transaction computes many.
+type dnCache map[uint64]string
+
+// dnOf builds an entry's DN from the RDNs of it and its ancestors.
+func (s *Store) dnOf(tx *bolt.Tx, id uint64, cache dnCache) (string, error) {
+	if dn, ok := cache[id]; ok {
+		return dn, nil
 	}
-	if u.Mail != "" {
-		a, err := mail.ParseAddress(u.Mail)
-		if err != nil || a.Address != u.Mail {
-			return fmt.Errorf("directory: mail %q is not a plain address", u.Mail)
+	buf := tx.Bucket(bucketID2Entry).Get(idKey(id))
+	if len(buf) < 9 {
+		return "", fmt.Errorf("%w %d: dangling reference", errCorrupt, id)
+	}
+	parent := binary.BigEndian.Uint64(buf)
+	r := reader{b: buf[9:]}
+	rdn := string(r.bytes())
+	if r.err {
+		return "", fmt.Errorf("%w %d", errCorrupt, id)
+	}
+	dn := rdn
+	if parent != 0 {
+		if len(cache) > 4096 {
+			clear(cache)
 		}
+		pdn, err := s.dnOf(tx, parent, cache)
+		if err != nil {
+			return "", err
+		}
+		dn = rdn + "," + pdn
 	}
-	if strings.ContainsAny(u.DisplayName, "\x00\r\n") {
-		return errors.New("directory: displayName may not contain control characters")
+	if cache != nil {
+		cache[id] = dn
+	}
+	return dn, nil
+}
+
+func (s *Store) loadEntry(tx *bolt.Tx, id uint64, cache dnCache) (*Entry, error) {
+	buf := tx.Bucket(bucketID2Entry).Get(idKey(id))
+	if buf == nil {
+		return nil, fmt.Errorf("%w %d: missing", errCorrupt, id)
+	}
+	e, err := decodeEntry(id, buf)
+	if err != nil {
+		return nil, err
+	}
+	if e.parent == 0 {
+		e.DN = e.rdn
+	} else {
+		pdn, err := s.dnOf(tx, e.parent, cache)
+		if err != nil {
+			return nil, err
+		}
+		e.DN = e.rdn + "," + pdn
+	}
+	return e, nil
+}
+
+func (s *Store) hasChildren(tx *bolt.Tx, id uint64) bool {
+	prefix := idKey(id)
+	k, _ := tx.Bucket(bucketDN2ID).Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix)
+}
+
+func (s *Store) children(tx *bolt.Tx, id uint64) []uint64 {
+	var out []uint64
+	prefix := idKey(id)
+	c := tx.Bucket(bucketDN2ID).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		out = append(out, binary.BigEndian.Uint64(v))
+	}
+	return out
+}
+
+// Get reads one entry by DN.
+func (s *Store) Get(dn string) (*Entry, error) {
+	d, err := ParseDN(dn)
+	if err != nil {
+		return nil, &Error{Code: ResultInvalidDNSyntax, Message: err.Error()}
+	}
+	var e *Entry
+	err = s.db.View(func(tx *bolt.Tx) error {
+		id, err := s.resolveID(tx, d)
+		if err != nil {
+			return err
+		}
+		e, err = s.loadEntry(tx, id, nil)
+		return err
+	})
+	return e, err
+}
+
+// virtualValues computes entryDN, hasSubordinates, structuralObjectClass
+// and subschemaSubentry for a stored entry.
+func (s *Store) virtualValues(tx *bolt.Tx, e *Entry, t *AttributeType) [][]byte {
+	switch t.Name() {
+	case "entryDN":
+		return [][]byte{[]byte(e.DN)}
+	case "subschemaSubentry":
+		return [][]byte{[]byte(SubschemaDN)}
+	case "hasSubordinates":
+		if tx != nil && e.id != 0 && s.hasChildren(tx, e.id) {
+			return [][]byte{[]byte("TRUE")}
+		}
+		return [][]byte{[]byte("FALSE")}
+	case "structuralObjectClass":
+		if oc := e.get(attrByCanonical["objectClass"]); oc != nil {
+			if _, st, err := expandClasses(oc.Values); err == nil {
+				return [][]byte{[]byte(st.Name())}
+			}
+		}
 	}
 	return nil
 }
 
-// AddUser creates a user, assigning objectSid and objectGUID. The login name
-// and the UPN must both be unused.
-func (s *Store) AddUser(u User) (*User, error) {
-	if err := ValidateUser(&u); err != nil {
-		return nil, err
+// ---- indexes ---------------------------------------------------------------
+
+func isBinarySyntax(t *AttributeType) bool {
+	switch t.syntax {
+	case synOctetString, synSID, synGUID, synCertificate:
+		return true
 	}
-	u.Certificates = nil
-	u.Created = time.Now().UTC().Truncate(time.Second)
-	guid := make([]byte, 16)
-	if _, err := rand.Read(guid); err != nil {
-		return nil, err
-	}
-	guid[6], guid[8] = guid[6]&0x0f|0x40, guid[8]&0x3f|0x80
-	u.GUID = fmt.Sprintf("%x-%x-%x-%x-%x", guid[0:4], guid[4:6], guid[6:8], guid[8:10], guid[10:])
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		users, upns, meta := tx.Bucket(bucketUsers), tx.Bucket(bucketUPN), tx.Bucket(bucketMeta)
-		key := []byte(strings.ToLower(u.Name))
-		if users.Get(key) != nil {
-			return fmt.Errorf("%w: %s", ErrUserExists, u.Name)
-		}
-		upnKey := []byte(strings.ToLower(u.UPN))
-		if upns.Get(upnKey) != nil {
-			return fmt.Errorf("%w: %s", ErrUPNInUse, u.UPN)
-		}
-		rid := binary.BigEndian.Uint32(meta.Get(keyNextRID))
-		if err := meta.Put(keyNextRID, binary.BigEndian.AppendUint32(nil, rid+1)); err != nil {
-			return err
-		}
-		u.SID = fmt.Sprintf("%s-%d", meta.Get(keyDomain), rid)
-		if err := upns.Put(upnKey, key); err != nil {
-			return err
-		}
-		return putUser(users, key, &u)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return false
 }
 
-func putUser(b *bolt.Bucket, key []byte, u *User) error {
-	v, err := json.Marshal(u)
-	if err != nil {
-		return err
+// indexValue is the index form of a normalized value.
+func indexValue(t *AttributeType, norm []byte) []byte {
+	if isBinarySyntax(t) {
+		return []byte(hex.EncodeToString(norm))
 	}
-	return b.Put(key, v)
+	if len(norm) > indexValueMax {
+		return norm[:indexValueMax]
+	}
+	return norm
 }
 
-func getUser(tx *bolt.Tx, name string) (*User, []byte, error) {
-	key := []byte(strings.ToLower(name))
-	v := tx.Bucket(bucketUsers).Get(key)
-	if v == nil && strings.Contains(name, "@") {
-		if k := tx.Bucket(bucketUPN).Get(key); k != nil {
-			key = bytes.Clone(k)
-			v = tx.Bucket(bucketUsers).Get(key)
+// indexKeys returns the index values of an entry, per indexed attribute.
+func indexKeys(e *Entry) map[*AttributeType][][]byte {
+	out := map[*AttributeType][][]byte{}
+	for _, a := range e.Attrs {
+		if !a.typ.Indexed {
+			continue
 		}
-	}
-	if v == nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNoSuchUser, name)
-	}
-	var u User
-	if err := json.Unmarshal(v, &u); err != nil {
-		return nil, nil, fmt.Errorf("directory: entry %s is corrupt: %w", key, err)
-	}
-	return &u, key, nil
-}
-
-// User finds a user by login name or UPN, case-insensitively.
-func (s *Store) User(name string) (*User, error) {
-	var u *User
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		u, _, err = getUser(tx, name)
-		return err
-	})
-	return u, err
-}
-
-// Users lists every user, by login name.
-func (s *Store) Users() ([]*User, error) {
-	var out []*User
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("directory: entry %s is corrupt: %w", k, err)
+		for _, v := range a.Values {
+			n, ok := a.typ.normalize(v)
+			if !ok {
+				continue
 			}
-			out = append(out, &u)
+			if a.typ.Name() == "objectClass" && string(n) == "top" {
+				continue // every entry has it
+			}
+			iv := indexValue(a.typ, n)
+			if !slices.ContainsFunc(out[a.typ], func(x []byte) bool { return bytes.Equal(x, iv) }) {
+				out[a.typ] = append(out[a.typ], iv)
+			}
+		}
+	}
+	return out
+}
+
+func indexKey(v []byte, id uint64) []byte {
+	k := make([]byte, 0, len(v)+9)
+	k = append(k, v...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// updateIndexes moves an entry's index keys from old to new (either may be
+// nil).
+func updateIndexes(tx *bolt.Tx, id uint64, old, new *Entry) error {
+	var ok, nk map[*AttributeType][][]byte
+	if old != nil {
+		ok = indexKeys(old)
+	}
+	if new != nil {
+		nk = indexKeys(new)
+	}
+	idx := tx.Bucket(bucketIndex)
+	has := func(list [][]byte, v []byte) bool {
+		return slices.ContainsFunc(list, func(x []byte) bool { return bytes.Equal(x, v) })
+	}
+	for t, vals := range ok {
+		b := idx.Bucket([]byte(t.Name()))
+		for _, v := range vals {
+			if !has(nk[t], v) {
+				if err := b.Delete(indexKey(v, id)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for t, vals := range nk {
+		b := idx.Bucket([]byte(t.Name()))
+		if b == nil {
+			return fmt.Errorf("directory: index bucket %s missing", t.Name())
+		}
+		for _, v := range vals {
+			if !has(ok[t], v) {
+				if err := b.Put(indexKey(v, id), nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// lookupEq returns the sorted IDs whose attribute may equal norm.
+func lookupEq(tx *bolt.Tx, t *AttributeType, norm []byte) []uint64 {
+	b := tx.Bucket(bucketIndex).Bucket([]byte(t.Name()))
+	if b == nil {
+		return nil
+	}
+	prefix := append(bytes.Clone(indexValue(t, norm)), 0)
+	var out []uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == len(prefix)+8 {
+			out = append(out, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+	}
+	return out
+}
+
+// scanIndex returns the IDs with an index value for which keep is true
+// (nil keep: all), sorted and without duplicates.
+func scanIndex(tx *bolt.Tx, t *AttributeType, prefix []byte, keep func(v []byte) bool) []uint64 {
+	b := tx.Bucket(bucketIndex).Bucket([]byte(t.Name()))
+	if b == nil {
+		return nil
+	}
+	var out []uint64
+	c := b.Cursor()
+	var k []byte
+	if len(prefix) > 0 {
+		k, _ = c.Seek(prefix)
+	} else {
+		k, _ = c.First()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) < 9 {
+			continue
+		}
+		v := k[:len(k)-9]
+		if keep == nil || keep(v) {
+			out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// candidates plans a filter: the sorted IDs that may match, or all=true
+// when the indexes cannot narrow the search.
+func candidates(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool) (ids []uint64, all bool) {
+	switch f.Op {
+	case FilterAnd:
+		all = true
+		for _, sub := range f.Sub {
+			c, a := candidates(tx, sub, canRead)
+			if a {
+				continue
+			}
+			if all {
+				ids, all = c, false
+			} else {
+				ids = intersect(ids, c)
+			}
+			if len(ids) == 0 {
+				return nil, false
+			}
+		}
+		return ids, all
+	case FilterOr:
+		for _, sub := range f.Sub {
+			c, a := candidates(tx, sub, canRead)
+			if a {
+				return nil, true
+			}
+			ids = union(ids, c)
+		}
+		return ids, false
+	case FilterNot, FilterExtensible, FilterGreaterOrEqual, FilterLessOrEqual:
+		return nil, true
+	}
+	if !f.known {
+		if f.Op == FilterPresent {
+			return nil, false // never true
+		}
+		return nil, false // Undefined: never true
+	}
+	t := f.desc.typ
+	if t.Secret || canRead != nil && !canRead(t) {
+		return nil, false // never true for this requester
+	}
+	if !t.Indexed {
+		return nil, true
+	}
+	switch f.Op {
+	case FilterEqual, FilterApprox:
+		n, ok := t.normalize(f.Value)
+		if !ok {
+			return nil, false
+		}
+		if t.Name() == "objectClass" && string(n) == "top" {
+			return nil, true
+		}
+		return lookupEq(tx, t, n), false
+	case FilterPresent:
+		if t.Name() == "objectClass" {
+			return nil, true
+		}
+		return scanIndex(tx, t, nil, nil), false
+	case FilterSubstrings:
+		if !t.substr || isBinarySyntax(t) {
+			return nil, true
+		}
+		ini, ok := t.substrNormalize(f.Initial)
+		if !ok {
+			return nil, false
+		}
+		var parts []string
+		for _, a := range append(append([][]byte{}, f.Any...), f.Final) {
+			if s, ok := t.substrNormalize(a); ok && s != "" {
+				parts = append(parts, s)
+			}
+		}
+		prefix := []byte(ini)
+		if len(prefix) > indexValueMax {
+			prefix = prefix[:indexValueMax]
+		}
+		return scanIndex(tx, t, prefix, func(v []byte) bool {
+			if len(v) >= indexValueMax {
+				return true // cut: the rest may hold the parts
+			}
+			for _, p := range parts {
+				if !bytes.Contains(v, []byte(p)) {
+					return false
+				}
+			}
+			return true
+		}), false
+	}
+	return nil, true
+}
+
+func intersect(a, b []uint64) []uint64 {
+	var out []uint64
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func union(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// ---- search ------------------------------------------------------------------
+
+// Scope is a search scope.
+type Scope int
+
+// Search scopes (RFC 4511 §4.5.1.2).
+const (
+	ScopeBase Scope = 0
+	ScopeOne  Scope = 1
+	ScopeSub  Scope = 2
+	// ScopeChildren is the subordinate subtree: the base's descendants
+	// without the base (draft-sermersheim-ldap-subordinate-scope).
+	ScopeChildren Scope = 3
+)
+
+// SearchRequest is a search of the store.
+type SearchRequest struct {
+	BaseDN string
+	Scope  Scope
+	Filter *Filter // nil: (objectClass=*)
+	// Limit is the most entries to deliver (0: no limit). When more match,
+	// the result says so.
+	Limit int
+	// After resumes a search after the entry with this ID (paging):
+	// entries come in ID order.
+	After uint64
+	// CanRead says which attributes the requester may read; filters treat
+	// the others as absent. Nil: everything but secrets.
+	CanRead func(*AttributeType) bool
+}
+
+// SearchResult tells how a search ended.
+type SearchResult struct {
+	// LastID is the ID of the last entry delivered.
+	LastID uint64
+	// More says at least one more entry matched beyond Limit.
+	More bool
+}
+
+// errStop ends a search early without an error.
+var errStop = errors.New("stop")
+
+// searchChunk is how many candidates one read transaction tests: results
+// go to the caller (and the network) outside any transaction, so a slow
+// client never holds a read transaction open (which would stall bbolt's
+// writers when the file grows).
+const searchChunk = 256
+
+// Search delivers the matching entries in ID order to fn. The entries are
+// the caller's. fn may return an error to stop; ctx's deadline or
+// cancellation ends the search with timeLimitExceeded or canceled.
+func (s *Store) Search(ctx context.Context, req SearchRequest, fn func(*Entry) error) (SearchResult, error) {
+	var res SearchResult
+	base, err := ParseDN(req.BaseDN)
+	if err != nil {
+		return res, &Error{Code: ResultInvalidDNSyntax, Message: err.Error()}
+	}
+	f := req.Filter
+	if f == nil {
+		f = Present("objectClass")
+	}
+	var ids []uint64
+	var baseID uint64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		id, err := s.resolveID(tx, base)
+		if err != nil {
+			return err
+		}
+		baseID = id
+		if req.Scope == ScopeBase {
+			ids = []uint64{id}
+			return nil
+		}
+		cand, all := candidates(tx, f, req.CanRead)
+		scope := req.Scope
+		if scope == ScopeChildren {
+			scope = ScopeSub
+		}
+		switch {
+		case all && scope == ScopeOne:
+			ids = s.children(tx, id)
+			slices.Sort(ids)
+		case all && id == s.baseID:
+			// The whole directory: id2entry in order.
+			c := tx.Bucket(bucketID2Entry).Cursor()
+			for k, _ := c.Seek(idKey(req.After + 1)); k != nil; k, _ = c.Next() {
+				ids = append(ids, binary.BigEndian.Uint64(k))
+			}
+		case all:
+			ids = s.subtree(tx, id)
+			slices.Sort(ids)
+		default:
+			ids = s.inScope(tx, cand, id, scope)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if req.After > 0 {
+		i, _ := slices.BinarySearch(ids, req.After+1)
+		ids = ids[i:]
+	}
+	cache := dnCache{}
+	delivered := 0
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return res, ctxError(err)
+		}
+		chunk := ids[:min(len(ids), searchChunk)]
+		ids = ids[len(chunk):]
+		var matched []*Entry
+		err := s.db.View(func(tx *bolt.Tx) error {
+			env := &evalEnv{
+				canRead: req.CanRead,
+				virtual: func(e *Entry, t *AttributeType) [][]byte { return s.virtualValues(tx, e, t) },
+				lookup: func(norm string) *Entry {
+					d, err := ParseDN(norm)
+					if err != nil {
+						return nil
+					}
+					id, err := s.resolveID(tx, d)
+					if err != nil {
+						return nil
+					}
+					e, _ := s.loadEntry(tx, id, cache)
+					return e
+				},
+			}
+			for _, id := range chunk {
+				if id == baseID && (req.Scope == ScopeOne || req.Scope == ScopeChildren) {
+					continue
+				}
+				if tx.Bucket(bucketID2Entry).Get(idKey(id)) == nil {
+					continue // deleted since the candidates were taken
+				}
+				e, err := s.loadEntry(tx, id, cache)
+				if err != nil {
+					return err
+				}
+				if f.eval(e, env) == triTrue {
+					matched = append(matched, e)
+				}
+			}
 			return nil
 		})
-	})
-	return out, err
+		if err != nil {
+			return res, err
+		}
+		for _, e := range matched {
+			if req.Limit > 0 && delivered >= req.Limit {
+				res.More = true
+				return res, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return res, ctxError(err)
+			}
+			if err := fn(e); err != nil {
+				if errors.Is(err, errStop) {
+					return res, nil
+				}
+				return res, err
+			}
+			delivered++
+			res.LastID = e.id
+		}
+	}
+	return res, nil
 }
 
-// DeleteUser removes a user entry.
-func (s *Store) DeleteUser(name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		u, key, err := getUser(tx, name)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketUPN).Delete([]byte(strings.ToLower(u.UPN))); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketUsers).Delete(key)
-	})
+func ctxError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: ResultTimeLimitExceeded, Message: "time limit exceeded"}
+	}
+	return &Error{Code: ResultCanceled, Message: "the operation was abandoned"}
 }
 
-// AddCertificate publishes a certificate (DER) to a user's entry; adding the
-// same certificate twice is a no-op.
-func (s *Store) AddCertificate(name string, der []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		u, key, err := getUser(tx, name)
-		if err != nil {
-			return err
+// subtree returns id and every entry below it.
+func (s *Store) subtree(tx *bolt.Tx, id uint64) []uint64 {
+	out := []uint64{id}
+	for i := 0; i < len(out); i++ {
+		out = append(out, s.children(tx, out[i])...)
+	}
+	return out
+}
+
+// inScope keeps the candidates within the scope of base.
+func (s *Store) inScope(tx *bolt.Tx, cand []uint64, base uint64, scope Scope) []uint64 {
+	if scope == ScopeSub && base == s.baseID {
+		return cand
+	}
+	id2e := tx.Bucket(bucketID2Entry)
+	parentOf := func(id uint64) uint64 {
+		v := id2e.Get(idKey(id))
+		if len(v) < 8 {
+			return 0
 		}
-		for _, c := range u.Certificates {
-			if bytes.Equal(c, der) {
-				return nil
+		return binary.BigEndian.Uint64(v)
+	}
+	memo := map[uint64]bool{base: true}
+	var under func(id uint64, depth int) bool
+	under = func(id uint64, depth int) bool {
+		if v, ok := memo[id]; ok {
+			return v
+		}
+		p := parentOf(id)
+		r := p != 0 && depth < maxRDNs+4 && under(p, depth+1)
+		memo[id] = r
+		return r
+	}
+	var out []uint64
+	for _, id := range cand {
+		switch scope {
+		case ScopeOne:
+			if parentOf(id) == base {
+				out = append(out, id)
+			}
+		default:
+			if under(id, 0) {
+				out = append(out, id)
 			}
 		}
-		u.Certificates = append(u.Certificates, bytes.Clone(der))
-		return putUser(tx.Bucket(bucketUsers), key, u)
-	})
+	}
+	return out
 }

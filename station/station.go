@@ -395,7 +395,7 @@ func (s *Station) Directory() (*directory.Store, error) {
 		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
 			return nil, err
 		}
-		u, err := directory.Open(s.path(dirDBFile))
+		u, err := directory.Open(s.path(dirDBFile), directory.Options{Domain: s.Config.Domain})
 		if err != nil {
 			return nil, err
 		}
