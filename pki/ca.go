@@ -181,8 +181,10 @@ type IssueRequest struct {
 	// User names the subject for operator and self requests. For
 	// enroll-on-behalf-of it must be empty or equal the agent's target.
 	User string
-	// Host is the DNS name for host templates (kdc).
-	Host string
+	// Host is the DNS name for host templates (kdc, server); AltHosts are
+	// more DNS names for the same host.
+	Host     string
+	AltHosts []string
 }
 
 // Issued is a certificate that is recorded in the database.
@@ -260,7 +262,7 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 		if ir.Host == "" {
 			return nil, refuse("template %s needs a host name", t.Name)
 		}
-		tmpl, err = ca.hostTemplate(t, ir.Host)
+		tmpl, err = ca.hostTemplate(t, append([]string{ir.Host}, ir.AltHosts...))
 		userName = ir.Host
 	} else {
 		if userName == "" {
@@ -437,13 +439,13 @@ func (ca *CA) userPrincipal(u *User) (Principal, error) {
 	return Principal{Realm: ca.cfg.Realm, NameType: NameTypePrincipal, Components: []string{u.Name}}, nil
 }
 
-func (ca *CA) hostTemplate(t *Template, host string) (*x509.Certificate, error) {
-	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: host}}
+func (ca *CA) hostTemplate(t *Template, hosts []string) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: hosts[0]}}
 	var san SubjectAltNames
 	for _, s := range t.SubjectAltNames {
 		switch s {
 		case "dns":
-			san.DNSNames = append(san.DNSNames, host)
+			san.DNSNames = append(san.DNSNames, hosts...)
 		case "krbtgt":
 			if ca.cfg.Realm == "" {
 				return nil, refuse("no Kerberos realm configured")

@@ -63,14 +63,19 @@ func TestProfiles(t *testing.T) {
 			{template: "smime-encryption", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}, email: alice.Mail, sid: true},
 			{template: "enrollment-agent", ekuOID: []asn1.ObjectIdentifier{pki.OIDCertificateRequestAgent}, upn: alice.UPN, sid: true,
 				textWants: []string{"1.3.6.1.4.1.311.20.2.1", "UPN::alice@example.test"}},
+			{template: "server", subject: "Subject: CN = ldap.example.test", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+				dns: "ldap.example.test", textWants: []string{"DNS:ldap.example.test", "TLS Web Server Authentication"}},
 			{template: "kdc", subject: "Subject: CN = kdc.example.test", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 				ekuOID: []asn1.ObjectIdentifier{pki.OIDPKINITKDC}, principal: "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST", dns: "kdc.example.test",
 				textWants: []string{"DNS:kdc.example.test", "Signing KDC Response"}},
 		} {
 			t.Run(string(caAlg)+"/"+tc.template, func(t *testing.T) {
 				user := "alice"
-				if tc.template == "kdc" {
+				switch tc.template {
+				case "kdc":
 					user = "kdc.example.test"
+				case "server":
+					user = "ldap.example.test"
 				}
 				issued, _ := env.Issue(t, tc.template, user, pki.P256)
 				c := issued.Certificate

@@ -255,6 +255,17 @@ func DefaultTemplates() []*Template {
 			Requesters:      []Requester{RequesterOperator},
 		},
 		{
+			Name:            "server",
+			Description:     "TLS server (the station's LDAPS and other services)",
+			Validity:        year,
+			KeyAlgorithms:   userKeys,
+			KeyUsage:        []string{"digitalSignature", "keyEncipherment"},
+			ExtKeyUsage:     []string{"serverAuth"},
+			SubjectAltNames: []string{"dns"},
+			Requesters:      []Requester{RequesterOperator},
+			Host:            true,
+		},
+		{
 			Name:            "kdc",
 			Description:     "Kerberos KDC (PKINIT server)",
 			Validity:        year,

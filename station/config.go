@@ -42,15 +42,18 @@ type CAConfig struct {
 
 // Services are the embedded services' listen addresses; empty turns one off.
 type Services struct {
-	KDC   string `toml:"kdc"`
-	LDAP  string `toml:"ldap"`
-	LDAPS string `toml:"ldaps"`
-	HTTP  string `toml:"http"`
-	SSH   string `toml:"ssh"`
+	// Hostname is the name clients use for this station; the services'
+	// TLS certificate carries it (and localhost).
+	Hostname string `toml:"hostname"`
+	KDC      string `toml:"kdc"`
+	LDAP     string `toml:"ldap"`
+	LDAPS    string `toml:"ldaps"`
+	HTTP     string `toml:"http"`
+	SSH      string `toml:"ssh"`
 }
 
 // DefaultServices listen on loopback on unprivileged ports.
-var DefaultServices = Services{KDC: "127.0.0.1:1088", LDAP: "127.0.0.1:1389", LDAPS: "127.0.0.1:1636", HTTP: "127.0.0.1:1080", SSH: "127.0.0.1:2222"}
+var DefaultServices = Services{Hostname: "localhost", KDC: "127.0.0.1:1088", LDAP: "127.0.0.1:1389", LDAPS: "127.0.0.1:1636", HTTP: "127.0.0.1:1080", SSH: "127.0.0.1:2222"}
 
 // Validate checks the configuration for values the station cannot use.
 func (c *Config) Validate() error {

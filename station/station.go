@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/scstation/scstation/directory"
@@ -56,6 +57,9 @@ type Station struct {
 	db    *pki.DB
 	users *directory.Store
 	ca    *pki.CA
+	// caKey is the CA key just made by InitCA, so that setting up the
+	// station does not ask for its passphrase again.
+	caKey crypto.Signer
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -114,6 +118,11 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 		},
 		Services: DefaultServices,
 	}
+	// Clients (and OpenLDAP's TLS check, which canonicalises the host
+	// name) reach the station by its own name.
+	if h, err := os.Hostname(); err == nil && h != "" {
+		cfg.Services.Hostname = strings.ToLower(h)
+	}
 	if cfg.CA.KeyAlgorithm == "" {
 		cfg.CA.KeyAlgorithm = pki.P256
 	}
@@ -126,7 +135,7 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"", caDir, templatesDir, "directory", "kdc", "inventory", "audit", publishedDir} {
+	for _, d := range []string{"", caDir, templatesDir, "directory", "kdc", "inventory", "audit", publishedDir, servicesDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, err
 		}
@@ -141,6 +150,11 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	// Create the directory store now, so the domain SID exists from the start.
 	if _, err := s.Directory(); err != nil {
 		return nil, err
+	}
+	if s.CAState() == CAReady {
+		if _, err := s.ServiceTLS(nil); err != nil {
+			return nil, err
+		}
 	}
 	s.Log.Info("data directory created", "dir", dir, "realm", cfg.Realm, "domain", cfg.Domain)
 	return s, nil
@@ -181,7 +195,7 @@ func (s *Station) Close() error {
 	if s.users != nil {
 		errs = append(errs, s.users.Close())
 	}
-	s.db, s.users, s.ca = nil, nil, nil
+	s.db, s.users, s.ca, s.caKey = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -279,6 +293,7 @@ func (s *Station) InitCA(opts CAOptions) (*InitResult, error) {
 	if err := atomicfile.Write(s.path(caKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
+	s.caKey = key
 	if err := saveConfig(s.Dir, s.Config); err != nil {
 		return nil, err
 	}
@@ -414,9 +429,11 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.loadKey(pass)
-	if err != nil {
-		return nil, err
+	key := s.caKey
+	if key == nil {
+		if key, err = s.loadKey(pass); err != nil {
+			return nil, err
+		}
 	}
 	db, err := s.CADB()
 	if err != nil {

@@ -210,3 +210,39 @@ func TestDemo(t *testing.T) {
 		t.Errorf("%d users", len(users))
 	}
 }
+
+func TestServiceTLS(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Init(dir, InitOptions{Domain: "example.test", CA: CAOptions{Passphrase: fixedPassphrase("pw")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, _ = Open(dir, nil)
+	defer st.Close()
+	// Made at init, without asking for the passphrase again.
+	cert, err := st.ServiceTLS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, _ := st.CAChain()
+	roots := x509.NewCertPool()
+	roots.AddCert(chain[len(chain)-1])
+	for _, h := range st.ServiceHosts() {
+		if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: h, Roots: roots}); err != nil {
+			t.Errorf("%s: %v", h, err)
+		}
+	}
+	// A new host name means a new certificate, which needs the CA key.
+	st.Config.Services.Hostname = "station.example.test"
+	if _, err := st.ServiceTLS(nil); err == nil {
+		t.Fatal("issued without the CA passphrase")
+	}
+	cert2, err := st.ServiceTLS(fixedPassphrase("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert2.Leaf.VerifyHostname("station.example.test") != nil || cert2.Leaf.Equal(cert.Leaf) {
+		t.Error("the certificate was not reissued for the new name")
+	}
+}

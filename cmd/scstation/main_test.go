@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,7 +107,8 @@ func TestCALifecycle(t *testing.T) {
 		must(t, 2, run(t, "", append(args, d)...))
 	}
 	r = must(t, 0, run(t, "", "ca", "list", d))
-	if n := strings.Count(r.stdout, "\n"); n != 3 {
+	// The header, the services' TLS certificate made at init, and ours.
+	if n := strings.Count(r.stdout, "\n"); n != 4 || !strings.Contains(r.stdout, " server ") {
 		t.Errorf("list after two issuances has %d lines:\n%s", n, r.stdout)
 	}
 	r = must(t, 0, run(t, "", "ca", "show", serial, d))
@@ -178,25 +180,48 @@ func TestServe(t *testing.T) {
 	dir := filepath.Join(work, "st")
 	must(t, 0, run(t, "", "init", "--domain", "example.test", "--no-passphrase", "--dir", dir))
 	must(t, 0, run(t, "", "ca", "crl", "--dir", dir))
-	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0")
+	must(t, 0, run(t, "", "user", "add", "alice", "--mail", "alice@example.test", "--dir", dir))
+	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+	addrs := map[string]string{}
+	r := bufio.NewReader(stdout)
+	for len(addrs) < 3 {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("serve printed %v, then %v", addrs, err)
+		}
+		name, addr, _ := strings.Cut(strings.TrimSpace(line), " ")
+		addrs[name] = addr
 	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "http "))
-	resp, err := http.Get("http://" + addr + "/ca.crl")
+	resp, err := http.Get("http://" + addrs["http"] + "/ca.crl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/pkix-crl" {
 		t.Errorf("GET /ca.crl: %s", resp.Status)
+	}
+	// OpenLDAP's client reaches the directory over LDAPS and StartTLS and
+	// trusts the services' certificate through the station CA.
+	ldapsearch := testpeer.Path(t, "ldapsearch")
+	env := append(os.Environ(), "LDAPTLS_CACERT="+filepath.Join(dir, "ca", "chain.pem"), "LDAPTLS_REQCERT=demand", "LDAPCONF=/dev/null")
+	_, ldapsPort, _ := net.SplitHostPort(addrs["ldaps"])
+	_, ldapPort, _ := net.SplitHostPort(addrs["ldap"])
+	for _, args := range [][]string{
+		{"-H", "ldaps://localhost:" + ldapsPort},
+		{"-ZZ", "-H", "ldap://localhost:" + ldapPort},
+	} {
+		c := exec.Command(ldapsearch, append(args, "-x", "-LLL", "-b", "dc=example,dc=test", "(uid=alice)", "mail")...)
+		c.Env = env
+		out, err := c.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "mail: alice@example.test") {
+			t.Errorf("ldapsearch %v: %v\n%s", args, err, out)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,57 +12,55 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var httpAddr string
+	var httpAddr, ldapAddr, ldapsAddr, passFile string
 	cmd := &cobra.Command{
-		Use:   "serve [--http ADDR]",
-		Short: "Run the embedded services: HTTP (CA certificates and CRL)",
-		Long: `serve runs the embedded services until interrupted. Today that is the HTTP
-service, which serves the CA certificate (` + pki.PathCACert + `), the chain
-(` + pki.PathChain + `) and the current CRL (` + pki.PathCRL + `). An empty address
-turns a service off. Addresses default to the configuration's [services].`,
+		Use:   "serve [--http ADDR] [--ldap ADDR] [--ldaps ADDR]",
+		Short: "Run the embedded services: HTTP (CA certificates and CRL), LDAP and LDAPS",
+		Long: `serve runs the embedded services until interrupted:
+
+  http   the CA certificate (` + pki.PathCACert + `), the chain (` + pki.PathChain + `)
+         and the current CRL (` + pki.PathCRL + `)
+  ldap   the directory, LDAP v3 with StartTLS
+  ldaps  the directory over TLS
+
+An empty address turns a service off; addresses default to the
+configuration's [services]. LDAPS and StartTLS present a certificate from the
+station CA (services/tls.crt), issued when missing or near expiry, which may
+need the CA key passphrase.
+
+While serve runs it holds the directory database: other scstation commands on
+the same data directory that need it report that it is in use.
+
+` + passphraseHelp,
 		Args: cobra.NoArgs,
 		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
-			if !cmd.Flags().Changed("http") {
-				httpAddr = st.Config.Services.HTTP
+			opts := station.ServeOptions{
+				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
+				Passphrase: passphrase(passFile),
+				Ready: func(name, addr string) {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", name, addr)
+				},
 			}
-			if httpAddr == "" {
+			if cmd.Flags().Changed("http") {
+				opts.HTTP = httpAddr
+			}
+			if cmd.Flags().Changed("ldap") {
+				opts.LDAP = ldapAddr
+			}
+			if cmd.Flags().Changed("ldaps") {
+				opts.LDAPS = ldapsAddr
+			}
+			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" {
 				return usagef("no service to run")
-			}
-			chain, err := st.CAChain()
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", httpAddr)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{
-				Handler:           pki.NewHTTPHandler(chain, st.CRLPath()),
-				ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout:       30 * time.Second,
-				WriteTimeout:      30 * time.Second,
-				MaxHeaderBytes:    16 << 10,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			a.log.Info("HTTP service listening", "addr", ln.Addr().String())
-			fmt.Fprintf(cmd.OutOrStdout(), "http %s\n", ln.Addr())
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			a.log.Info("stopped")
-			return nil
+			return st.Serve(ctx, opts)
 		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
+	cmd.Flags().StringVar(&ldapAddr, "ldap", "", "LDAP address (StartTLS available)")
+	cmd.Flags().StringVar(&ldapsAddr, "ldaps", "", "LDAPS address")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
 	return cmd
 }
