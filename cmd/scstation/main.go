@@ -113,6 +113,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default warn; info for serve)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.versionCommand(), a.initCommand(), a.demoCommand(), a.serveCommand(), a.caCommand(), a.userCommand())
+	root.AddCommand(a.cardCommand(), a.vcardCommand())
 	return root
 }
 
