@@ -39,11 +39,16 @@ demo: run
 # Every test, the ones against real peers included. With CI=true a missing
 # peer is a failure, never a skip. Card tests share one pcscd with four
 # vpcd virtual readers, started (and stopped, also on failure) around go test.
+# Then, in a phase of its own, card's TestPCSCDRestart starts, stops and
+# restarts its own pcscd under a reader monitor and an attached virtual card;
+# it cannot own pcscd when one ran before make test (a system pcscd): it then
+# skips, or fails with CI=true.
 WITH_PCSCD := scripts/with-pcscd.sh
 
 test: deps
 	$(GO) vet ./...
 	$(WITH_PCSCD) $(GO) test -count=1 -timeout 15m ./...
+	SCSTATION_PCSCD_RESTART=1 $(GO) test -count=1 -timeout 10m -v -run 'PCSCDRestart' ./card/
 
 bench: deps
 	$(WITH_PCSCD) $(GO) test -run '^$$' -bench . -benchmem ./...

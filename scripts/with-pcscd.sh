@@ -13,20 +13,38 @@
 # end up on the second entry's ports).
 #
 # pcscd runs without -a: APDU logging would write PINs into the log.
+#
+# A test that stops and restarts pcscd (card's TestPCSCDRestart, through
+# cardtest.StartPCSCD) needs it to itself: it locks $lock exclusively.
+# This script holds that lock shared while CMD runs, so the two never
+# overlap. CMD does not get the descriptor, so that nothing CMD leaves
+# running holds the lock on.
 set -uo pipefail
+
+lock=/tmp/scstation-pcscd.lock
+if command -v flock >/dev/null &&
+	{ { exec 9<"$lock"; } 2>/dev/null || { exec 9>>"$lock"; } 2>/dev/null; }; then
+	if ! flock -s -n 9; then
+		echo "with-pcscd: waiting for a test that restarts pcscd to finish ($lock)" >&2
+		flock -s 9
+	fi
+fi
+run() { "$@" 9<&-; }
 
 pidfile=/run/pcscd/pcscd.pid
 running() { tr -dc '0-9' 2>/dev/null <"$pidfile"; } # the file ends in a NUL
 if [ -n "$(running)" ] && kill -0 "$(running)" 2>/dev/null; then
 	echo "with-pcscd: using the running pcscd (pid $(running))" >&2
-	exec "$@"
+	run "$@"
+	exit
 fi
 
 pcscd=$(command -v pcscd || echo /usr/sbin/pcscd)
 driver=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
 if [ ! -x "$pcscd" ] || [ ! -f "$driver" ]; then
 	echo "with-pcscd: pcscd or vsmartcard-vpcd missing (make deps); card tests will skip, or fail with CI=true" >&2
-	exec "$@"
+	run "$@"
+	exit
 fi
 
 dir=$(mktemp -d /tmp/scstation-pcscd.XXXXXX)
@@ -45,7 +63,7 @@ CHANNELID    0x9C7B
 CONF
 
 log=/tmp/scstation-pcscd.log
-"$pcscd" --foreground -c "$dir/conf" >"$log" 2>&1 &
+"$pcscd" --foreground -c "$dir/conf" >"$log" 2>&1 9<&- &
 pid=$!
 stop() {
 	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -68,4 +86,4 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
-"$@"
+run "$@"

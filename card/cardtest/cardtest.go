@@ -7,6 +7,10 @@
 // (scripts/with-pcscd.sh). Without it, the first test that needs pcscd
 // starts one itself when it can (it exits after 60 s without clients). When
 // pcscd cannot be reached the test is skipped, or fails when CI=true.
+//
+// A test that stops and restarts pcscd itself uses StartPCSCD: it waits
+// until no other test process or scripts/with-pcscd.sh run uses pcscd and
+// keeps them out while it owns it (see OwnerLock).
 package cardtest
 
 import (
@@ -73,6 +77,10 @@ func PCSCD(tb testing.TB) {
 var startMu sync.Mutex
 
 func ensurePCSCD() error {
+	// Not while a test that restarts pcscd owns it (see StartPCSCD).
+	if err := holdSharedOwner(); err != nil {
+		return err
+	}
 	if pcscdUp() == nil {
 		return nil
 	}
