@@ -21,6 +21,7 @@ const (
 	ResultCompareTrue                  ResultCode = 6
 	ResultAuthMethodNotSupported       ResultCode = 7
 	ResultStrongerAuthRequired         ResultCode = 8
+	ResultReferral                     ResultCode = 10
 	ResultUnavailableCriticalExtension ResultCode = 12
 	ResultConfidentialityRequired      ResultCode = 13
 	ResultNoSuchAttribute              ResultCode = 16
@@ -97,6 +98,10 @@ func CodeOf(err error) ResultCode {
 	var le *ldap.Error
 	if errors.As(err, &le) {
 		return ResultCode(le.ResultCode)
+	}
+	var re *ReferralError
+	if errors.As(err, &re) {
+		return ResultReferral
 	}
 	return ResultOperationsError
 }

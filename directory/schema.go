@@ -195,6 +195,8 @@ var objectClasses = []*ObjectClass{
 	{OID: "2.16.840.1.113730.3.2.2", Names: []string{"inetOrgPerson"}, Sup: "user", Kind: "STRUCTURAL"},
 	{OID: "1.2.840.113556.1.5.8", Names: []string{"group"}, Sup: "top", Kind: "STRUCTURAL", Must: []string{"cn"},
 		May: []string{"member", "sAMAccountName", "objectSid", "mail", "displayName", "seeAlso", "o", "ou"}},
+	// OpenLDAP's way to give inetOrgPerson entries a UPN (OpenLDAPSchema).
+	{OID: UPNPrincipalOID, Names: []string{"upnPrincipal"}, Sup: "top", Kind: "AUXILIARY", May: []string{"userPrincipalName"}},
 	{OID: "2.5.6.9", Names: []string{"groupOfNames"}, Sup: "top", Kind: "STRUCTURAL", Must: []string{"cn", "member"}, May: []string{"o", "ou", "seeAlso"}},
 	{OID: "2.5.17.0", Names: []string{"subentry"}, Sup: "top", Kind: "STRUCTURAL", Must: []string{"cn"}, virtual: true},
 	{OID: "2.5.20.1", Names: []string{"subschema"}, Kind: "AUXILIARY", May: []string{"attributeTypes", "objectClasses", "matchingRules", "ldapSyntaxes"}, virtual: true},

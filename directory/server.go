@@ -205,7 +205,7 @@ func (s *Server) newConn(nc net.Conn, useTLS bool) *conn {
 		}()
 		return nil
 	}
-	c := &conn{srv: s, raw: nc, nc: nc, ops: map[int64]context.CancelFunc{}, startTLS: useTLS}
+	c := &conn{srv: s, raw: nc, nc: nc, ops: map[int64]context.CancelFunc{}, startTLS: useTLS, work: make(chan func()), done: make(chan struct{})}
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok && ta.IP.IsLoopback() {
 		c.loopback = true
 	} else if _, ok := nc.RemoteAddr().(*net.UnixAddr); ok {
@@ -293,6 +293,12 @@ type conn struct {
 	br  *bufio.Reader
 	wmu sync.Mutex
 	bw  *bufio.Writer
+
+	// work hands operations to an idle worker (idle counts them, under
+	// mu); done closes with the connection.
+	work chan func()
+	done chan struct{}
+	idle int
 
 	mu     sync.Mutex
 	bindDN string
@@ -399,8 +405,7 @@ func (c *conn) dispatch(m *message) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.limits.MaxTimeLimit)
 	c.ops[m.id] = cancel
 	c.opsWG.Add(1)
-	c.mu.Unlock()
-	go func() {
+	run := func() {
 		defer c.opsWG.Done()
 		defer func() {
 			c.mu.Lock()
@@ -415,8 +420,42 @@ func (c *conn) dispatch(m *message) bool {
 			}
 		}()
 		c.handle(ctx, m)
-	}()
+	}
+	// An idle worker of this connection takes it, else a new one.
+	if c.idle > 0 {
+		c.idle--
+		c.mu.Unlock()
+		select {
+		case c.work <- run:
+		case <-c.done:
+			go run()
+		}
+	} else {
+		c.mu.Unlock()
+		go c.worker(run)
+	}
 	return true
+}
+
+// worker runs operations of one connection. Between operations one worker
+// stays, waiting for the next: reusing it spares starting a goroutine and
+// growing its stack for every request.
+func (c *conn) worker(run func()) {
+	for {
+		run()
+		c.mu.Lock()
+		if c.closed || c.idle > 0 {
+			c.mu.Unlock()
+			return
+		}
+		c.idle++
+		c.mu.Unlock()
+		select {
+		case run = <-c.work:
+		case <-c.done:
+			return
+		}
+	}
 }
 
 // runInline runs a handler on the reader goroutine with panic protection.
@@ -496,6 +535,7 @@ func (c *conn) close() {
 		return
 	}
 	c.closed = true
+	close(c.done)
 	for _, cancel := range c.ops {
 		cancel()
 	}

@@ -36,7 +36,12 @@ type User struct {
 	// entry (userCertificate;binary).
 	Certificates [][]byte
 	// Groups are the DNs of the groups the user is a direct member of.
-	Groups      []string
+	Groups []string
+	// AltSecurityIdentities are the explicit certificate mappings
+	// (X509:<I>issuer<SR>serial, X509:<SKI>hex, ...).
+	AltSecurityIdentities []string
+	// HasPassword says the entry has a userPassword (the embedded store
+	// only; an LDAP client cannot see it).
 	HasPassword bool
 }
 
@@ -131,6 +136,7 @@ func entryUser(e *Entry) *User {
 		DN: e.DN, Name: e.Value("sAMAccountName"), UPN: e.Value("userPrincipalName"), Mail: e.Value("mail"),
 		DisplayName: e.Value("displayName"), GivenName: e.Value("givenName"), Surname: e.Value("sn"),
 		Groups: e.Strings("memberOf"), HasPassword: e.Get("userPassword") != nil,
+		AltSecurityIdentities: e.Strings("altSecurityIdentities"),
 	}
 	if u.Name == "" {
 		u.Name = e.Value("uid")
@@ -222,7 +228,7 @@ func (s *Store) findPrincipal(tx *bolt.Tx, name, class string) (*Entry, error) {
 			}
 			if at := e.get(t); at != nil && at.hasValue([]byte(name)) && isClass(e) {
 				if found != nil {
-					return nil, &Error{Code: ResultConstraintViolation, Message: fmt.Sprintf("%s=%s names more than one entry", a, name)}
+					return nil, &Error{Code: ResultConstraintViolation, Message: fmt.Sprintf("%s=%s names more than one entry", a, name), Err: ErrAmbiguous}
 				}
 				found = e
 			}
@@ -462,6 +468,9 @@ func (s *Store) RemoveMember(group, member string) error {
 		m, err := s.memberDN(w.tx, member)
 		if err != nil {
 			return err
+		}
+		if a := g.Get("member"); a == nil || !a.hasValue([]byte(m)) {
+			return &Error{Code: ResultNoSuchAttribute, Message: fmt.Sprintf("%s is not a member of %s", member, group), Err: ErrNotMember}
 		}
 		_, err = w.modify(g.DN, []Modification{{Op: ModDelete, Attr: Attribute{Name: "member", Values: [][]byte{[]byte(m)}}}})
 		return err

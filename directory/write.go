@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -27,6 +28,10 @@ type Modification struct {
 	Op   ModOp
 	Attr Attribute
 }
+
+// errMemberMissing marks a member value naming no entry (an import
+// retries such groups once the rest is in).
+var errMemberMissing = errors.New("directory: member does not exist")
 
 // writer performs changes inside one bbolt write transaction; an error
 // anywhere rolls the whole operation back.
@@ -363,7 +368,7 @@ func (w *writer) memberTargets(e, old *Entry) ([]DN, error) {
 		}
 		id, err := w.s.resolveID(w.tx, m)
 		if err != nil {
-			return nil, &Error{Code: ResultConstraintViolation, Message: fmt.Sprintf("member %s does not exist", m)}
+			return nil, &Error{Code: ResultConstraintViolation, Message: fmt.Sprintf("member %s does not exist", m), Err: errMemberMissing}
 		}
 		if id == e.id && e.id != 0 {
 			return nil, &Error{Code: ResultConstraintViolation, Message: "a group cannot be a member of itself"}
