@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/scstation/scstation/internal/atomicfile"
+	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/pki"
 )
 
@@ -23,9 +24,19 @@ type Config struct {
 	Domain string `toml:"domain"`
 	// Standalone stations publish certificates to files instead of the
 	// directory.
-	Standalone bool     `toml:"standalone"`
-	CA         CAConfig `toml:"ca"`
-	Services   Services `toml:"services"`
+	Standalone bool      `toml:"standalone"`
+	CA         CAConfig  `toml:"ca"`
+	KDC        KDCConfig `toml:"kdc"`
+	Services   Services  `toml:"services"`
+}
+
+// KDCConfig tunes the embedded KDC.
+type KDCConfig struct {
+	// StrongMapping is how strictly a logon certificate must map to its
+	// account: "off", "compat" (the default: a SID extension, when present,
+	// must match) or "full" (a SID extension or a strong
+	// altSecurityIdentities mapping is required), as Windows enforces.
+	StrongMapping string `toml:"strong_mapping"`
 }
 
 // CAConfig describes the CA.
@@ -64,6 +75,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("station: realm %q is not valid", c.Realm)
 	}
 	if _, err := pki.ParseKeyAlgorithm(string(c.CA.KeyAlgorithm)); err != nil {
+		return err
+	}
+	if c.KDC.StrongMapping == "" {
+		c.KDC.StrongMapping = "compat"
+	}
+	if _, err := kdc.ParseMappingMode(c.KDC.StrongMapping); err != nil {
 		return err
 	}
 	if time.Duration(c.CA.CRLValidity) <= 0 {

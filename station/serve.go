@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/pki"
 )
 
@@ -20,45 +21,40 @@ type ServeOptions struct {
 	HTTP  string // CA certificates and CRL
 	LDAP  string // LDAP with StartTLS
 	LDAPS string // LDAP over TLS
-	// Passphrase unlocks the CA key if the services' certificate must be
-	// issued first.
+	KDC   string // Kerberos, UDP and TCP on the same address
+	// Passphrase unlocks the CA key if the services' or the KDC's
+	// certificate must be issued first.
 	Passphrase PassphraseFunc
 	// Ready is told each service's listening address once it accepts
-	// connections.
+	// requests.
 	Ready func(service, addr string)
 }
 
-// service is one running listener.
+// service is one running embedded service: it is listening when it is
+// made, run serves until stop is called.
 type service struct {
-	name  string
-	ln    net.Listener
-	serve func(net.Listener) error
-	stop  func(context.Context) error
+	name string
+	addr string
+	run  func() error
+	stop func(context.Context) error
 }
 
 // Serve runs the embedded services until ctx is cancelled or one of them
 // fails, then stops them all.
-func (s *Station) Serve(ctx context.Context, opts ServeOptions) error {
+func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 	var services []*service
-	closeAll := func() {
-		for _, svc := range services {
-			svc.ln.Close()
-		}
-	}
-	listen := func(name, addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
+	defer func() {
 		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("station: %s on %s: %w", name, addr, err)
+			for _, svc := range services {
+				svc.stop(context.Background())
+			}
 		}
-		return ln, nil
+	}()
+	if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
+		return errors.New("station: no service to run")
 	}
 	if opts.HTTP != "" {
 		chain, err := s.CAChain()
-		if err != nil {
-			return err
-		}
-		ln, err := listen("http", opts.HTTP)
 		if err != nil {
 			return err
 		}
@@ -69,17 +65,19 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) error {
 			WriteTimeout:      30 * time.Second,
 			MaxHeaderBytes:    16 << 10,
 		}
-		services = append(services, &service{name: "http", ln: ln, serve: srv.Serve, stop: srv.Shutdown})
+		svc, err := tcpService("http", opts.HTTP, srv.Serve, srv.Shutdown)
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
 	}
 	if opts.LDAP != "" || opts.LDAPS != "" {
 		store, err := s.Directory()
 		if err != nil {
-			closeAll()
 			return err
 		}
 		cert, err := s.ServiceTLS(opts.Passphrase)
 		if err != nil {
-			closeAll()
 			return err
 		}
 		srv, err := directory.NewServer(directory.Config{
@@ -88,28 +86,41 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) error {
 			Log:       s.Log,
 		})
 		if err != nil {
-			closeAll()
 			return err
 		}
-		if opts.LDAP != "" {
-			ln, err := listen("ldap", opts.LDAP)
+		// Shutdown is shared by both listeners; a second call is harmless.
+		for _, l := range []struct {
+			name, addr string
+			serve      func(net.Listener) error
+		}{{"ldap", opts.LDAP, srv.Serve}, {"ldaps", opts.LDAPS, srv.ServeTLS}} {
+			if l.addr == "" {
+				continue
+			}
+			svc, err := tcpService(l.name, l.addr, l.serve, srv.Shutdown)
 			if err != nil {
 				return err
 			}
-			services = append(services, &service{name: "ldap", ln: ln, serve: srv.Serve, stop: srv.Shutdown})
-		}
-		if opts.LDAPS != "" {
-			ln, err := listen("ldaps", opts.LDAPS)
-			if err != nil {
-				return err
-			}
-			// Shutdown is shared with the ldap listener; calling it twice
-			// is harmless.
-			services = append(services, &service{name: "ldaps", ln: ln, serve: srv.ServeTLS, stop: srv.Shutdown})
+			services = append(services, svc)
 		}
 	}
-	if len(services) == 0 {
-		return errors.New("station: no service to run")
+	if opts.KDC != "" {
+		mode, err := kdc.ParseMappingMode(s.Config.KDC.StrongMapping)
+		if err != nil {
+			return err
+		}
+		k, err := s.NewKDC(KDCOptions{UDP: opts.KDC, TCP: opts.KDC, StrongMapping: mode, Passphrase: opts.Passphrase})
+		if err != nil {
+			return err
+		}
+		if err := k.Listen(); err != nil {
+			return fmt.Errorf("station: kdc on %s: %w", opts.KDC, err)
+		}
+		kctx, cancel := context.WithCancel(context.Background())
+		services = append(services, &service{
+			name: "kdc", addr: k.TCPAddr().String(),
+			run:  func() error { return k.Serve(kctx) },
+			stop: func(context.Context) error { cancel(); return k.Close() },
+		})
 	}
 	errc := make(chan error, len(services))
 	var wg sync.WaitGroup
@@ -117,16 +128,16 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := svc.serve(svc.ln)
+			err := svc.run()
 			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				errc <- fmt.Errorf("station: %s: %w", svc.name, err)
 				return
 			}
 			errc <- nil
 		}()
-		s.Log.Info("service listening", "service", svc.name, "addr", svc.ln.Addr().String())
+		s.Log.Info("service listening", "service", svc.name, "addr", svc.addr)
 		if opts.Ready != nil {
-			opts.Ready(svc.name, svc.ln.Addr().String())
+			opts.Ready(svc.name, svc.addr)
 		}
 	}
 	var runErr error
@@ -137,11 +148,27 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, svc := range services {
-		if err := svc.stop(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := svc.stop(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.Log.Warn("stopping service", "service", svc.name, "err", err)
 		}
 	}
 	wg.Wait()
 	s.Log.Info("services stopped")
 	return runErr
+}
+
+// tcpService listens on addr for a server with the usual Serve/Shutdown.
+func tcpService(name, addr string, serve func(net.Listener) error, stop func(context.Context) error) (*service, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("station: %s on %s: %w", name, addr, err)
+	}
+	return &service{
+		name: name, addr: ln.Addr().String(),
+		run: func() error { return serve(ln) },
+		stop: func(ctx context.Context) error {
+			ln.Close()
+			return stop(ctx)
+		},
+	}, nil
 }

@@ -116,6 +116,7 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 			CRLValidity:  pki.Duration(7 * 24 * time.Hour),
 			Name:         opts.CA.Name,
 		},
+		KDC:      KDCConfig{StrongMapping: "compat"},
 		Services: DefaultServices,
 	}
 	// Clients (and OpenLDAP's TLS check, which canonicalises the host

@@ -181,7 +181,7 @@ func TestServe(t *testing.T) {
 	must(t, 0, run(t, "", "init", "--domain", "example.test", "--no-passphrase", "--dir", dir))
 	must(t, 0, run(t, "", "ca", "crl", "--dir", dir))
 	must(t, 0, run(t, "", "user", "add", "alice", "--mail", "alice@example.test", "--dir", dir))
-	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--kdc", "127.0.0.1:0")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -190,7 +190,7 @@ func TestServe(t *testing.T) {
 	defer cmd.Process.Kill()
 	addrs := map[string]string{}
 	r := bufio.NewReader(stdout)
-	for len(addrs) < 3 {
+	for len(addrs) < 4 {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			t.Fatalf("serve printed %v, then %v", addrs, err)
@@ -205,6 +205,20 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/pkix-crl" {
 		t.Errorf("GET /ca.crl: %s", resp.Status)
+	}
+	// The KDC answers a request for an unknown client with a KRB-ERROR.
+	if kinit, err := exec.LookPath("kinit"); err == nil {
+		krb5conf := filepath.Join(work, "krb5.conf")
+		os.WriteFile(krb5conf, []byte("[libdefaults]\n default_realm = EXAMPLE.TEST\n dns_lookup_kdc = false\n udp_preference_limit = 1\n[realms]\n EXAMPLE.TEST = {\n  kdc = "+addrs["kdc"]+"\n }\n"), 0o600)
+		c := exec.Command(kinit, "nobody@EXAMPLE.TEST")
+		c.Env = append(os.Environ(), "KRB5_CONFIG="+krb5conf, "KRB5CCNAME=FILE:"+filepath.Join(work, "cc"))
+		c.Stdin = strings.NewReader("")
+		out, _ := c.CombinedOutput()
+		if !strings.Contains(string(out), "not found in Kerberos database") {
+			t.Errorf("kinit against serve's KDC: %s", out)
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("kinit is not installed")
 	}
 	// OpenLDAP's client reaches the directory over LDAPS and StartTLS and
 	// trusts the services' certificate through the station CA.

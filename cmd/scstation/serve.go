@@ -12,21 +12,24 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var httpAddr, ldapAddr, ldapsAddr, passFile string
+	var httpAddr, ldapAddr, ldapsAddr, kdcAddr, passFile string
 	cmd := &cobra.Command{
-		Use:   "serve [--http ADDR] [--ldap ADDR] [--ldaps ADDR]",
-		Short: "Run the embedded services: HTTP (CA certificates and CRL), LDAP and LDAPS",
+		Use:   "serve [--kdc ADDR] [--ldap ADDR] [--ldaps ADDR] [--http ADDR]",
+		Short: "Run the embedded services: KDC, LDAP, LDAPS and HTTP (CA certificates and CRL)",
 		Long: `serve runs the embedded services until interrupted:
 
   http   the CA certificate (` + pki.PathCACert + `), the chain (` + pki.PathChain + `)
          and the current CRL (` + pki.PathCRL + `)
   ldap   the directory, LDAP v3 with StartTLS
   ldaps  the directory over TLS
+  kdc    Kerberos (UDP and TCP on the same address): PKINIT smart-card logon,
+         encrypted timestamp, service tickets; its PKINIT certificate comes
+         from the station CA (kdc template)
 
 An empty address turns a service off; addresses default to the
 configuration's [services]. LDAPS and StartTLS present a certificate from the
-station CA (services/tls.crt), issued when missing or near expiry, which may
-need the CA key passphrase.
+station CA (services/tls.crt), issued when missing or near expiry; so is the
+KDC's; either may need the CA key passphrase.
 
 While serve runs it holds the directory database: other scstation commands on
 the same data directory that need it report that it is in use.
@@ -36,6 +39,7 @@ the same data directory that need it report that it is in use.
 		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 			opts := station.ServeOptions{
 				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
+				KDC:        st.Config.Services.KDC,
 				Passphrase: passphrase(passFile),
 				Ready: func(name, addr string) {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", name, addr)
@@ -50,7 +54,10 @@ the same data directory that need it report that it is in use.
 			if cmd.Flags().Changed("ldaps") {
 				opts.LDAPS = ldapsAddr
 			}
-			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" {
+			if cmd.Flags().Changed("kdc") {
+				opts.KDC = kdcAddr
+			}
+			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 				return usagef("no service to run")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -61,6 +68,7 @@ the same data directory that need it report that it is in use.
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
 	cmd.Flags().StringVar(&ldapAddr, "ldap", "", "LDAP address (StartTLS available)")
 	cmd.Flags().StringVar(&ldapsAddr, "ldaps", "", "LDAPS address")
+	cmd.Flags().StringVar(&kdcAddr, "kdc", "", "KDC address, UDP and TCP")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
 	return cmd
 }
