@@ -336,15 +336,11 @@ func (a *app) caListCommand() *cobra.Command {
 				}
 				q.ExpiringBefore = time.Now().Add(time.Duration(d))
 			}
-			st, err := a.open()
+			st, db, err := a.openCADB()
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			db, err := st.CADB()
-			if err != nil {
-				return err
-			}
 			recs, err := db.List(q)
 			if err != nil {
 				return err
@@ -386,15 +382,11 @@ func (a *app) caShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := a.open()
+			st, db, err := a.openCADB()
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			db, err := st.CADB()
-			if err != nil {
-				return err
-			}
 			r, err := db.Get(serial)
 			if err != nil {
 				return err
@@ -469,4 +461,19 @@ func x509ParseCRL(data []byte) (*x509.RevocationList, error) {
 		return nil, errors.New("empty CRL")
 	}
 	return x509.ParseRevocationList(data)
+}
+
+// openCADB opens the data directory and its certificate database; the
+// caller closes the station.
+func (a *app) openCADB() (*station.Station, *pki.DB, error) {
+	st, err := a.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := st.CADB()
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, db, nil
 }
