@@ -118,6 +118,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.ldifCommand())
 	root.AddCommand(a.benchCommand())
 	root.AddCommand(a.kdcCommand())
+	root.AddCommand(a.logonCommand())
 	return root
 }
 
