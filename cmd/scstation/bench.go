@@ -25,7 +25,7 @@ func (a *app) benchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Load generators that work against any LDAP server, KDC or CA",
 	}
-	cmd.AddCommand(a.benchLDAPCommand())
+	cmd.AddCommand(a.benchLDAPCommand(), a.benchKDCCommand())
 	return cmd
 }
 
