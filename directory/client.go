@@ -448,7 +448,9 @@ func (c *Client) do(ctx context.Context, op func(*ldap.Conn) error) error {
 			return err
 		}
 		err = op(conn)
-		if err == nil || attempt > 0 || !isNetwork(err) || ctx.Err() != nil {
+		// A connection the server dropped (idle timeout, restart) may
+		// surface as any error: retry once when it is closing.
+		if err == nil || attempt > 0 || ctx.Err() != nil || !isNetwork(err) && !conn.IsClosing() {
 			return c.convert(err)
 		}
 		c.mu.Lock()

@@ -68,5 +68,34 @@
 // goroutine reads it): no BER length a peer sends can ask for more, in
 // the server or in go-ldap clients in the same process.
 //
-// Package directory/ldaptest starts a server for tests, as httptest does.
+// # One client API
+//
+// Directory (directory.go) is what the CA, the KDC and the station use:
+// users by login name, UPN or DN, by mail, search as you type, listings,
+// publishing and reading certificates, groups and (nested) membership.
+// *Store implements it in-process; *Client (client.go) implements it over
+// LDAP with go-ldap, against the embedded server, OpenLDAP or Active
+// Directory. A ClientConfig names the URLs (tried in order; ldaps:// or
+// StartTLS with a configurable CA pool), the bind DN (its password from
+// an environment variable or a file), the base DN, and an AttributeMap:
+// profiles ad (sAMAccountName, objectSid, memberOf), openldap
+// (inetOrgPerson + uid, userPrincipalName through the upnPrincipal
+// auxiliary class of OpenLDAPSchema, groupOfNames, groups searched rather
+// than memberOf) and embedded. Filters are built from the checked
+// attribute names and values escaped with ldap.EscapeFilter; listings use
+// the paged-results control; referrals and continuation references are
+// reported as *ReferralError (ErrReferral), never followed.
+//
+// # LDIF
+//
+// Store.ImportLDIF and Store.ExportLDIF (ldifio.go) move the directory in
+// and out as RFC 2849 LDIF (package directory/ldif reads and writes the
+// format): imports commit in batches, keep objectSid/objectGUID, and take
+// groups after their members; exports write parents before children and
+// groups after their members, or, with the openldap profile, entries
+// OpenLDAP's standard schema accepts.
+//
+// Package directory/ldaptest starts a server for tests, as httptest does,
+// and a real OpenLDAP slapd (NewSlapd) for interoperability tests; package
+// directory/ldapbench is the load generator behind scstation bench ldap.
 package directory

@@ -176,6 +176,9 @@ func decodeEntry(id uint64, buf []byte) (*Entry, error) {
 		return nil, fmt.Errorf("%w %d", errCorrupt, id)
 	}
 	e.Attrs = make([]Attribute, 0, n)
+	// The value slices of all attributes share one array, cut to size
+	// (capacity = length, so appending to one never overwrites the next).
+	var vals [][]byte
 	for i := uint64(0); i < n; i++ {
 		name := r.bytes()
 		nv := r.uvarint()
@@ -186,7 +189,12 @@ func decodeEntry(id uint64, buf []byte) (*Entry, error) {
 		if t == nil {
 			return nil, fmt.Errorf("%w %d: unknown attribute %q", errCorrupt, id, name)
 		}
-		a := Attribute{Name: t.Name(), typ: t, Values: make([][]byte, nv)}
+		if uint64(cap(vals)-len(vals)) < nv {
+			vals = make([][]byte, 0, max(nv, 16))
+		}
+		start := len(vals)
+		vals = vals[:start+int(nv)]
+		a := Attribute{Name: t.Name(), typ: t, Values: vals[start : start+int(nv) : start+int(nv)]}
 		for j := range a.Values {
 			a.Values[j] = r.bytes()
 		}

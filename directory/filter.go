@@ -106,22 +106,22 @@ func ParseFilter(s string) (f *Filter, err error) {
 		return nil, fmt.Errorf("directory: bad filter %q: %v", s, err)
 	}
 	// Round-trip through the encoding, as a server would see it.
-	p, err = ber.DecodePacketErr(p.Bytes())
+	fp, err := decodePacket(p.Bytes(), maxFilterNodes*4)
 	if err != nil {
 		return nil, fmt.Errorf("directory: bad filter %q: %v", s, err)
 	}
-	return decodeFilter(p)
+	return decodeFilter(fp)
 }
 
 // decodeFilter checks and converts a BER filter.
-func decodeFilter(p *ber.Packet) (*Filter, error) {
+func decodeFilter(p *packet) (*Filter, error) {
 	nodes := 0
 	return decodeFilterDepth(p, 0, &nodes)
 }
 
 var errBadFilter = errors.New("malformed filter")
 
-func decodeFilterDepth(p *ber.Packet, depth int, nodes *int) (*Filter, error) {
+func decodeFilterDepth(p *packet, depth int, nodes *int) (*Filter, error) {
 	*nodes++
 	if depth > maxFilterDepth || *nodes > maxFilterNodes {
 		return nil, fmt.Errorf("filter nested deeper than %d or longer than %d terms", maxFilterDepth, maxFilterNodes)
@@ -223,17 +223,12 @@ func decodeFilterDepth(p *ber.Packet, depth int, nodes *int) (*Filter, error) {
 	return resolve(f), nil
 }
 
-func isOctetString(p *ber.Packet) bool {
+func isOctetString(p *packet) bool {
 	return p.ClassType == ber.ClassUniversal && p.TagType == ber.TypePrimitive && p.Tag == ber.TagOctetString
 }
 
 // content is a primitive element's octets.
-func content(p *ber.Packet) []byte {
-	if p.Data == nil {
-		return nil
-	}
-	return p.Data.Bytes()
-}
+func content(p *packet) []byte { return p.data }
 
 // String renders the filter in RFC 4515 form.
 func (f *Filter) String() string {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,7 +119,10 @@ func (c *conn) finish(ctx context.Context, m *message, code ResultCode, matched,
 	if abandoned(ctx) {
 		return
 	}
-	c.send(resultMessage(m, code, matched, diag, controls...), true)
+	r := newResponse(m.id, responseOp(m.op))
+	r.result(code, matched, diag)
+	c.send(r.finish(controls...), true)
+	r.release()
 }
 
 func (c *conn) finishErr(ctx context.Context, m *message, err error) {
@@ -143,6 +147,7 @@ func (c *conn) extended(ctx context.Context, m *message, code ResultCode, name, 
 		r.octets(0x8b, value)
 	}
 	c.send(r.finish(), true)
+	r.release()
 }
 
 func (c *conn) logWrite(m *message, by, dn string, err error) {
@@ -262,11 +267,7 @@ func (c *conn) handlePasswordModify(ctx context.Context, m *message, r *extended
 	var ident, oldPw, newPw []byte
 	var hasNew bool
 	if r.hasValue && len(r.value) > 0 {
-		if scanBER(r.value, 16) != nil {
-			fail(ResultProtocolError, "malformed PasswdModifyRequestValue")
-			return
-		}
-		p, err := ber.DecodePacketErr(r.value)
+		p, err := decodePacket(r.value, 16)
 		if err != nil || !isSequence(p) || len(p.Children) > 3 {
 			fail(ResultProtocolError, "malformed PasswdModifyRequestValue")
 			return
@@ -365,11 +366,11 @@ func MustNorm(dn string) string {
 // selection is a search's attribute list (RFC 4511 §4.5.1.8).
 type selection struct {
 	user, operational bool
-	names             map[*AttributeType]bool
+	names             []*AttributeType
 }
 
 func parseSelection(attrs []string) selection {
-	s := selection{names: map[*AttributeType]bool{}}
+	var s selection
 	if len(attrs) == 0 {
 		s.user = true
 		return s
@@ -382,8 +383,8 @@ func parseSelection(attrs []string) selection {
 			s.operational = true
 		case "1.1":
 		default:
-			if d, ok := parseAttrDesc(a); ok && !d.unknownOpt {
-				s.names[d.typ] = true
+			if d, ok := parseAttrDesc(a); ok && !d.unknownOpt && !slices.Contains(s.names, d.typ) {
+				s.names = append(s.names, d.typ)
 			}
 		}
 	}
@@ -391,7 +392,7 @@ func parseSelection(attrs []string) selection {
 }
 
 func (s selection) wants(t *AttributeType) bool {
-	if s.names[t] {
+	if slices.Contains(s.names, t) {
 		return true
 	}
 	if t.Operational {
@@ -402,7 +403,8 @@ func (s selection) wants(t *AttributeType) bool {
 
 var computedAttrs = []string{"structuralObjectClass", "entryDN", "subschemaSubentry", "hasSubordinates"}
 
-func (c *conn) encodeEntry(id int64, e *Entry, sel selection, typesOnly bool, canRead func(*AttributeType) bool, computed func(*Entry, *AttributeType) [][]byte) []byte {
+// encodeEntry encodes a SearchResultEntry; the caller releases it.
+func (c *conn) encodeEntry(id int64, e *Entry, sel selection, typesOnly bool, canRead func(*AttributeType) bool, computed func(*Entry, *AttributeType) [][]byte) *response {
 	r := newResponse(id, opSearchEntry)
 	r.str(tagOctets, e.DN)
 	s := r.begin(tagSequence)
@@ -435,7 +437,8 @@ func (c *conn) encodeEntry(id int64, e *Entry, sel selection, typesOnly bool, ca
 		}
 	}
 	r.end(s)
-	return r.finish()
+	r.finish()
+	return r
 }
 
 // pagedState is what a paged-results cookie carries: where the last page
@@ -477,10 +480,7 @@ func searchFingerprint(bindDN string, r *searchRequest) []byte {
 }
 
 func decodePagedControl(v []byte) (size int64, cookie []byte, ok bool) {
-	if scanBER(v, 8) != nil {
-		return 0, nil, false
-	}
-	p, err := ber.DecodePacketErr(v)
+	p, err := decodePacket(v, 8)
 	if err != nil || !isSequence(p) || len(p.Children) != 2 {
 		return 0, nil, false
 	}
@@ -527,7 +527,10 @@ func (c *conn) handleSearch(ctx context.Context, m *message, r *searchRequest) {
 	}
 	sel := parseSelection(r.attrs)
 	send := func(e *Entry, computed func(*Entry, *AttributeType) [][]byte) error {
-		return c.send(c.encodeEntry(m.id, e, sel, r.typesOnly, canRead, computed), false)
+		resp := c.encodeEntry(m.id, e, sel, r.typesOnly, canRead, computed)
+		err := c.send(resp.b, false)
+		resp.release()
+		return err
 	}
 	env := &evalEnv{canRead: canRead}
 
@@ -540,7 +543,7 @@ func (c *conn) handleSearch(ctx context.Context, m *message, r *searchRequest) {
 		c.finish(ctx, m, ResultSuccess, "", "")
 		return
 	}
-	if strings.EqualFold(MustNorm(base), "cn=subschema") {
+	if isSubschemaDN(base) {
 		if e := subschemaEntry(); r.scope == ScopeBase && r.filter.eval(e, env) == triTrue {
 			send(e, nil)
 		}
@@ -633,6 +636,15 @@ func (c *conn) handleSearch(ctx context.Context, m *message, r *searchRequest) {
 	default:
 		c.finish(ctx, m, ResultSuccess, "", "")
 	}
+}
+
+// isSubschemaDN says whether a DN names the subschema entry.
+func isSubschemaDN(dn string) bool {
+	if len(dn) < len("cn=subschema") || !strings.Contains(strings.ToLower(dn), "subschema") {
+		return false
+	}
+	p, err := parseDNCached(dn)
+	return err == nil && p.norm == "cn=subschema"
 }
 
 // computed returns a computed attribute's values for a stored entry.

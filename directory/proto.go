@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -81,8 +82,18 @@ func readPDU(r *bufio.Reader, max int) ([]byte, error) {
 	if length > max {
 		return nil, errTooLarge
 	}
-	// Grow with what actually arrives, never with what the length claims.
-	buf := bytes.NewBuffer(make([]byte, 0, len(hdr)+min(length, 4096)))
+	if length <= 64<<10 {
+		// The usual small request: one allocation of its size.
+		buf := make([]byte, len(hdr)+length)
+		copy(buf, hdr)
+		if _, err := io.ReadFull(r, buf[len(hdr):]); err != nil {
+			return nil, unexpected(err)
+		}
+		return buf, nil
+	}
+	// A large one grows with what actually arrives, never with what the
+	// length claims.
+	buf := bytes.NewBuffer(make([]byte, 0, len(hdr)+4096))
 	buf.Write(hdr)
 	if _, err := io.CopyN(buf, r, int64(length)); err != nil {
 		return nil, unexpected(err)
@@ -100,6 +111,12 @@ func unexpected(err error) error {
 // scanBER walks TLVs without allocating: definite lengths only, nested
 // lengths consistent, bounded depth and element count.
 func scanBER(b []byte, maxElems int) error {
+	_, err := countBER(b, maxElems)
+	return err
+}
+
+// countBER is scanBER that also returns the number of elements.
+func countBER(b []byte, maxElems int) (int, error) {
 	count := 0
 	var walk func(b []byte, depth int) error
 	walk = func(b []byte, depth int) error {
@@ -153,7 +170,153 @@ func scanBER(b []byte, maxElems int) error {
 		}
 		return nil
 	}
-	return walk(b, 0)
+	err := walk(b, 0)
+	return count, err
+}
+
+// packet is one decoded BER element: a view into the bytes it was decoded
+// from, with the fields of asn1-ber's Packet that the decoders use. It
+// costs two allocations per message instead of several per element.
+type packet struct {
+	ClassType ber.Class
+	TagType   ber.Type
+	Tag       ber.Tag
+	Children  []*packet
+	data      []byte
+}
+
+// decodePacket decodes the first BER element of b, which must pass
+// scanBER with maxElems.
+func decodePacket(b []byte, maxElems int) (*packet, error) {
+	n, err := countBER(b, maxElems)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty", errMalformed)
+	}
+	d := &packetDecoder{slab: make([]packet, n), ptrs: make([]*packet, n)}
+	p, _, err := d.decode(b)
+	return p, err
+}
+
+type packetDecoder struct {
+	slab []packet
+	ptrs []*packet // children slices are cut from here
+}
+
+func (d *packetDecoder) decode(b []byte) (*packet, []byte, error) {
+	if len(b) < 2 || len(d.slab) == 0 {
+		return nil, nil, errMalformed
+	}
+	p := &d.slab[0]
+	d.slab = d.slab[1:]
+	id := b[0]
+	p.ClassType = ber.Class(id & 0xc0)
+	p.TagType = ber.Type(id & 0x20)
+	i := 1
+	tag := uint64(id & 0x1f)
+	if tag == 0x1f {
+		tag = 0
+		for {
+			if i >= len(b) || i > 5 {
+				return nil, nil, errMalformed
+			}
+			c := b[i]
+			i++
+			tag = tag<<7 | uint64(c&0x7f)
+			if c&0x80 == 0 {
+				break
+			}
+		}
+	}
+	p.Tag = ber.Tag(tag)
+	if i >= len(b) {
+		return nil, nil, errMalformed
+	}
+	l := int(b[i])
+	i++
+	if l == 0x80 || l == 0xff {
+		return nil, nil, errMalformed
+	}
+	if l > 0x80 {
+		k := l & 0x7f
+		if k > 4 || i+k > len(b) {
+			return nil, nil, errMalformed
+		}
+		l = 0
+		for _, c := range b[i : i+k] {
+			l = l<<8 | int(c)
+		}
+		i += k
+	}
+	if l < 0 || l > len(b)-i {
+		return nil, nil, errMalformed
+	}
+	p.data = b[i : i+l : i+l]
+	rest := b[i+l:]
+	if p.TagType == ber.TypeConstructed {
+		// Count the children first, to cut their slice from ptrs.
+		k := 0
+		for c := p.data; len(c) > 0; k++ {
+			_, after, err := skipElement(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			c = after
+		}
+		if k > len(d.ptrs) {
+			return nil, nil, errMalformed
+		}
+		p.Children = d.ptrs[:k:k]
+		d.ptrs = d.ptrs[k:]
+		c := p.data
+		for j := 0; j < k; j++ {
+			ch, after, err := d.decode(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			p.Children[j] = ch
+			c = after
+		}
+	}
+	return p, rest, nil
+}
+
+// skipElement returns the bytes after one element.
+func skipElement(b []byte) ([]byte, []byte, error) {
+	if len(b) < 2 {
+		return nil, nil, errMalformed
+	}
+	i := 1
+	if b[0]&0x1f == 0x1f {
+		for i < len(b) && b[i]&0x80 != 0 {
+			i++
+		}
+		i++
+	}
+	if i >= len(b) {
+		return nil, nil, errMalformed
+	}
+	l := int(b[i])
+	i++
+	if l > 0x80 {
+		k := l & 0x7f
+		if k > 4 || i+k > len(b) {
+			return nil, nil, errMalformed
+		}
+		l = 0
+		for _, c := range b[i : i+k] {
+			l = l<<8 | int(c)
+		}
+		i += k
+	} else if l == 0x80 {
+		return nil, nil, errMalformed
+	}
+	if l < 0 || l > len(b)-i {
+		return nil, nil, errMalformed
+	}
+	return b[:i+l], b[i+l:], nil
 }
 
 // Protocol operation tags (application class).
@@ -267,12 +430,9 @@ func decodeRequest(pdu []byte, maxElems int) (m *message, err error) {
 			}
 		}()
 	}
-	if err := scanBER(pdu, maxElems); err != nil {
-		return nil, err
-	}
-	p, err := ber.DecodePacketErr(pdu)
+	p, err := decodePacket(pdu, maxElems)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+		return nil, err
 	}
 	if p.ClassType != ber.ClassUniversal || p.TagType != ber.TypeConstructed || p.Tag != ber.TagSequence || len(p.Children) < 2 || len(p.Children) > 3 {
 		return nil, fmt.Errorf("%w: not an LDAPMessage", errMalformed)
@@ -474,7 +634,7 @@ func decodeRequest(pdu []byte, maxElems int) (m *message, err error) {
 	return m, nil
 }
 
-func decodeControls(p *ber.Packet) ([]control, error) {
+func decodeControls(p *packet) ([]control, error) {
 	if p.ClassType != ber.ClassContext || p.Tag != 0 || p.TagType != ber.TypeConstructed {
 		return nil, fmt.Errorf("%w: controls", errMalformed)
 	}
@@ -508,7 +668,7 @@ func decodeControls(p *ber.Packet) ([]control, error) {
 	return out, nil
 }
 
-func partialAttribute(p *ber.Packet) (Attribute, bool) {
+func partialAttribute(p *packet) (Attribute, bool) {
 	if !isSequence(p) || len(p.Children) != 2 {
 		return Attribute{}, false
 	}
@@ -528,18 +688,18 @@ func partialAttribute(p *ber.Packet) (Attribute, bool) {
 	return a, true
 }
 
-func isSequence(p *ber.Packet) bool {
+func isSequence(p *packet) bool {
 	return p.ClassType == ber.ClassUniversal && p.TagType == ber.TypeConstructed && p.Tag == ber.TagSequence
 }
 
-func octets(p *ber.Packet) ([]byte, bool) {
+func octets(p *packet) ([]byte, bool) {
 	if !isOctetString(p) {
 		return nil, false
 	}
 	return content(p), true
 }
 
-func integer(p *ber.Packet, tag ber.Tag) (int64, bool) {
+func integer(p *packet, tag ber.Tag) (int64, bool) {
 	if p.ClassType != ber.ClassUniversal || p.TagType != ber.TypePrimitive || p.Tag != tag {
 		return 0, false
 	}
@@ -551,7 +711,7 @@ func integer(p *ber.Packet, tag ber.Tag) (int64, bool) {
 	return n, err == nil
 }
 
-func boolean(p *ber.Packet) (bool, bool) {
+func boolean(p *packet) (bool, bool) {
 	if p.ClassType != ber.ClassUniversal || p.TagType != ber.TypePrimitive || p.Tag != ber.TagBoolean {
 		return false, false
 	}
@@ -648,12 +808,25 @@ type response struct {
 	msg, op int
 }
 
+// responses are recycled: a response's bytes are copied into the
+// connection's buffer when sent.
+var responsePool = sync.Pool{New: func() any { return &response{benc: benc{b: make([]byte, 0, 512)}} }}
+
 func newResponse(id int64, op int) *response {
-	r := &response{}
+	r := responsePool.Get().(*response)
+	r.b = r.b[:0]
 	r.msg = r.begin(tagSequence)
 	r.integer(tagInteger, id)
 	r.op = r.begin(appTag(op))
 	return r
+}
+
+// release returns a response to the pool; its bytes may not be used
+// after.
+func (r *response) release() {
+	if cap(r.b) <= 64<<10 {
+		responsePool.Put(r)
+	}
 }
 
 func (r *response) result(code ResultCode, matched, diag string) {

@@ -402,7 +402,8 @@ func (c *conn) dispatch(m *message) bool {
 		c.send(resultMessage(m, ResultBusy, "", "too many operations in progress on this connection"), true)
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.limits.MaxTimeLimit)
+	oc := newOpCtx(c.srv.limits.MaxTimeLimit)
+	ctx, cancel := context.Context(oc), oc.cancel
 	c.ops[m.id] = cancel
 	c.opsWG.Add(1)
 	run := func() {
@@ -455,6 +456,68 @@ func (c *conn) worker(run func()) {
 		case <-c.done:
 			return
 		}
+	}
+}
+
+// opCtx is an operation's context: cancelled by an abandon or the end of
+// its connection, and past its deadline after the time limit. Unlike
+// context.WithTimeout it needs no timer, unless someone waits on Done.
+type opCtx struct {
+	deadline time.Time
+	canceled atomic.Bool
+	mu       sync.Mutex
+	done     chan struct{}
+	timer    *time.Timer
+}
+
+func newOpCtx(limit time.Duration) *opCtx { return &opCtx{deadline: time.Now().Add(limit)} }
+
+func (c *opCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *opCtx) Value(any) any { return nil }
+
+func (c *opCtx) Err() error {
+	if c.canceled.Load() {
+		return context.Canceled
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *opCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.canceled.Load() {
+			close(c.done)
+		} else {
+			c.timer = time.AfterFunc(time.Until(c.deadline), c.closeDone)
+		}
+	}
+	return c.done
+}
+
+func (c *opCtx) cancel() {
+	if c.canceled.CompareAndSwap(false, true) {
+		c.closeDone()
+	}
+}
+
+func (c *opCtx) closeDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done != nil {
+		select {
+		case <-c.done:
+		default:
+			close(c.done)
+		}
+	}
+	if c.timer != nil {
+		c.timer.Stop()
 	}
 }
 

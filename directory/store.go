@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,6 +94,15 @@ type Store struct {
 	groups    DN
 	admins    DN
 	now       func() time.Time
+	baseNorms []string // the base DN's RDNs, normalized
+
+	// Parent DNs by entry ID, for building entries' DNs without reading
+	// their ancestors each time. dnGen moves on with every rename (after
+	// it commits); the cache holds the DNs of one generation (pdnGen).
+	dnGen  atomic.Uint64
+	pdnMu  sync.RWMutex
+	pdnGen uint64
+	pdn    map[uint64]string
 }
 
 // BaseDNForDomain derives the base DN from a DNS domain.
@@ -125,7 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil || len(base) == 0 {
 		return nil, fmt.Errorf("directory: base DN %q: %v", baseStr, err)
 	}
-	s := &Store{base: base, baseNorm: base.Norm(), now: opts.Now}
+	s := &Store{base: base, baseNorm: base.Norm(), now: opts.Now, baseNorms: rdnNorms(base), pdn: map[uint64]string{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -263,10 +274,24 @@ func dn2idKey(parent uint64, normRDN string) []byte {
 // resolveID finds an entry's ID. On failure the error is a noSuchObject
 // *Error whose Matched names the deepest existing ancestor.
 func (s *Store) resolveID(tx *bolt.Tx, dn DN) (uint64, error) {
+	return s.resolveNorms(tx, dn, rdnNorms(dn))
+}
+
+// rdnNorms returns the normalized RDNs of a DN.
+func rdnNorms(dn DN) []string {
+	out := make([]string, len(dn))
+	for i, r := range dn {
+		out[i] = r.Norm()
+	}
+	return out
+}
+
+// resolveNorms is resolveID with the DN's RDNs already normalized.
+func (s *Store) resolveNorms(tx *bolt.Tx, dn DN, norms []string) (uint64, error) {
 	notFound := func(matched DN) error {
 		return &Error{Code: ResultNoSuchObject, Message: "no such entry: " + dn.String(), Matched: matched.String(), Err: ErrNoSuchObject}
 	}
-	if !dn.HasSuffix(s.base) {
+	if len(norms) < len(s.baseNorms) || !slices.Equal(norms[len(norms)-len(s.baseNorms):], s.baseNorms) {
 		return 0, notFound(nil)
 	}
 	d2i := tx.Bucket(bucketDN2ID)
@@ -275,14 +300,80 @@ func (s *Store) resolveID(tx *bolt.Tx, dn DN) (uint64, error) {
 		return 0, notFound(nil)
 	}
 	id := binary.BigEndian.Uint64(v)
-	for i := len(dn) - len(s.base) - 1; i >= 0; i-- {
-		v := d2i.Get(dn2idKey(id, dn[i].Norm()))
+	for i := len(norms) - len(s.baseNorms) - 1; i >= 0; i-- {
+		v := d2i.Get(dn2idKey(id, norms[i]))
 		if v == nil {
 			return 0, notFound(dn[i+1:])
 		}
 		id = binary.BigEndian.Uint64(v)
 	}
 	return id, nil
+}
+
+// parsedDN is a parsed DN with its normalized RDNs.
+type parsedDN struct {
+	dn    DN
+	norms []string
+	norm  string
+}
+
+// dnParseCache remembers parsed DNs (search bases come back again and
+// again). Parsing depends only on the built-in schema, so one cache
+// serves every store.
+var dnParseCache struct {
+	sync.RWMutex
+	m map[string]*parsedDN
+}
+
+const dnParseCacheMax = 1024
+
+// parseDNCached is ParseDN through the cache. The result is shared:
+// callers must not modify it.
+func parseDNCached(s string) (*parsedDN, error) {
+	dnParseCache.RLock()
+	p := dnParseCache.m[s]
+	dnParseCache.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	dn, err := ParseDN(s)
+	if err != nil {
+		return nil, err
+	}
+	dn = dn[:len(dn):len(dn)]
+	norms := rdnNorms(dn)
+	p = &parsedDN{dn: dn, norms: norms, norm: strings.Join(norms, ",")}
+	dnParseCache.Lock()
+	if dnParseCache.m == nil || len(dnParseCache.m) >= dnParseCacheMax {
+		dnParseCache.m = map[string]*parsedDN{}
+	}
+	dnParseCache.m[s] = p
+	dnParseCache.Unlock()
+	return p, nil
+}
+
+// cachedParentDN returns the DN of a parent entry as of generation gen.
+func (s *Store) cachedParentDN(id, gen uint64) (string, bool) {
+	s.pdnMu.RLock()
+	defer s.pdnMu.RUnlock()
+	if s.pdnGen != gen {
+		return "", false
+	}
+	dn, ok := s.pdn[id]
+	return dn, ok
+}
+
+func (s *Store) cacheParentDN(id, gen uint64, dn string) {
+	s.pdnMu.Lock()
+	defer s.pdnMu.Unlock()
+	switch {
+	case gen < s.pdnGen:
+		return // computed before a rename
+	case gen > s.pdnGen || len(s.pdn) >= 4096:
+		s.pdn = map[uint64]string{}
+		s.pdnGen = gen
+	}
+	s.pdn[id] = dn
 }
 
 // dnCache remembers entries' DNs while a transaction computes many.
@@ -325,19 +416,35 @@ func (s *Store) loadEntry(tx *bolt.Tx, id uint64, cache dnCache) (*Entry, error)
 	if buf == nil {
 		return nil, fmt.Errorf("%w %d: missing", errCorrupt, id)
 	}
+	return s.loadEntryBuf(tx, id, buf, cache, 0, false)
+}
+
+// loadEntryBuf decodes an entry read from id2entry. With useGen, parent
+// DNs come from (and go to) the store's cache for generation gen, which
+// the caller read before beginning tx.
+func (s *Store) loadEntryBuf(tx *bolt.Tx, id uint64, buf []byte, cache dnCache, gen uint64, useGen bool) (*Entry, error) {
 	e, err := decodeEntry(id, buf)
 	if err != nil {
 		return nil, err
 	}
 	if e.parent == 0 {
 		e.DN = e.rdn
-	} else {
-		pdn, err := s.dnOf(tx, e.parent, cache)
-		if err != nil {
-			return nil, err
-		}
-		e.DN = e.rdn + "," + pdn
+		return e, nil
 	}
+	if useGen {
+		if pdn, ok := s.cachedParentDN(e.parent, gen); ok {
+			e.DN = e.rdn + "," + pdn
+			return e, nil
+		}
+	}
+	pdn, err := s.dnOf(tx, e.parent, cache)
+	if err != nil {
+		return nil, err
+	}
+	if useGen {
+		s.cacheParentDN(e.parent, gen, pdn)
+	}
+	e.DN = e.rdn + "," + pdn
 	return e, nil
 }
 
@@ -496,7 +603,9 @@ func lookupEq(tx *bolt.Tx, t *AttributeType, norm []byte) []uint64 {
 	if b == nil {
 		return nil
 	}
-	prefix := append(bytes.Clone(indexValue(t, norm)), 0)
+	iv := indexValue(t, norm)
+	prefix := append(make([]byte, 0, len(iv)+1), iv...)
+	prefix = append(prefix, 0)
 	var out []uint64
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -720,7 +829,7 @@ const searchChunk = 256
 // cancellation ends the search with timeLimitExceeded or canceled.
 func (s *Store) Search(ctx context.Context, req SearchRequest, fn func(*Entry) error) (SearchResult, error) {
 	var res SearchResult
-	base, err := ParseDN(req.BaseDN)
+	pb, err := parseDNCached(req.BaseDN)
 	if err != nil {
 		return res, &Error{Code: ResultInvalidDNSyntax, Message: err.Error()}
 	}
@@ -730,111 +839,142 @@ func (s *Store) Search(ctx context.Context, req SearchRequest, fn func(*Entry) e
 	}
 	var ids []uint64
 	var baseID uint64
+	var matched []*Entry
+	gen := s.dnGen.Load() // before the transaction: see cacheParentDN
 	err = s.db.View(func(tx *bolt.Tx) error {
-		id, err := s.resolveID(tx, base)
+		id, err := s.resolveNorms(tx, pb.dn, pb.norms)
 		if err != nil {
 			return err
 		}
 		baseID = id
 		if req.Scope == ScopeBase {
 			ids = []uint64{id}
-			return nil
-		}
-		cand, all := candidates(tx, f, req.CanRead)
-		scope := req.Scope
-		if scope == ScopeChildren {
-			scope = ScopeSub
-		}
-		switch {
-		case all && scope == ScopeOne:
-			ids = s.children(tx, id)
-			slices.Sort(ids)
-		case all && id == s.baseID:
-			// The whole directory: id2entry in order.
-			c := tx.Bucket(bucketID2Entry).Cursor()
-			for k, _ := c.Seek(idKey(req.After + 1)); k != nil; k, _ = c.Next() {
-				ids = append(ids, binary.BigEndian.Uint64(k))
+		} else {
+			cand, all := candidates(tx, f, req.CanRead)
+			scope := req.Scope
+			if scope == ScopeChildren {
+				scope = ScopeSub
 			}
-		case all:
-			ids = s.subtree(tx, id)
-			slices.Sort(ids)
-		default:
-			ids = s.inScope(tx, cand, id, scope)
+			switch {
+			case all && scope == ScopeOne:
+				ids = s.children(tx, id)
+				slices.Sort(ids)
+			case all && id == s.baseID:
+				// The whole directory: id2entry in order.
+				c := tx.Bucket(bucketID2Entry).Cursor()
+				for k, _ := c.Seek(idKey(req.After + 1)); k != nil; k, _ = c.Next() {
+					ids = append(ids, binary.BigEndian.Uint64(k))
+				}
+			case all:
+				ids = s.subtree(tx, id)
+				slices.Sort(ids)
+			default:
+				ids = s.inScope(tx, cand, id, scope)
+			}
+		}
+		if req.After > 0 {
+			i, _ := slices.BinarySearch(ids, req.After+1)
+			ids = ids[i:]
+		}
+		// A small search (the usual lookup) is done in this transaction.
+		if len(ids) <= searchChunk {
+			matched, err = s.evalChunk(tx, ids, baseID, req, f, gen)
+			ids = nil
+			return err
 		}
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	if req.After > 0 {
-		i, _ := slices.BinarySearch(ids, req.After+1)
-		ids = ids[i:]
-	}
-	cache := dnCache{}
 	delivered := 0
+	// deliver hands entries to fn; false: the search is over.
+	deliver := func(matched []*Entry) (bool, error) {
+		for _, e := range matched {
+			if req.Limit > 0 && delivered >= req.Limit {
+				res.More = true
+				return false, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return false, ctxError(err)
+			}
+			if err := fn(e); err != nil {
+				if errors.Is(err, errStop) {
+					return false, nil
+				}
+				return false, err
+			}
+			delivered++
+			res.LastID = e.id
+		}
+		return true, nil
+	}
+	if more, err := deliver(matched); !more || err != nil {
+		return res, err
+	}
 	for len(ids) > 0 {
 		if err := ctx.Err(); err != nil {
 			return res, ctxError(err)
 		}
 		chunk := ids[:min(len(ids), searchChunk)]
 		ids = ids[len(chunk):]
-		var matched []*Entry
+		gen := s.dnGen.Load()
 		err := s.db.View(func(tx *bolt.Tx) error {
-			env := &evalEnv{
-				canRead: req.CanRead,
-				virtual: func(e *Entry, t *AttributeType) [][]byte { return s.virtualValues(tx, e, t) },
-				lookup: func(norm string) *Entry {
-					d, err := ParseDN(norm)
-					if err != nil {
-						return nil
-					}
-					id, err := s.resolveID(tx, d)
-					if err != nil {
-						return nil
-					}
-					e, _ := s.loadEntry(tx, id, cache)
-					return e
-				},
-			}
-			for _, id := range chunk {
-				if id == baseID && (req.Scope == ScopeOne || req.Scope == ScopeChildren) {
-					continue
-				}
-				if tx.Bucket(bucketID2Entry).Get(idKey(id)) == nil {
-					continue // deleted since the candidates were taken
-				}
-				e, err := s.loadEntry(tx, id, cache)
-				if err != nil {
-					return err
-				}
-				if f.eval(e, env) == triTrue {
-					matched = append(matched, e)
-				}
-			}
-			return nil
+			var err error
+			matched, err = s.evalChunk(tx, chunk, baseID, req, f, gen)
+			return err
 		})
 		if err != nil {
 			return res, err
 		}
-		for _, e := range matched {
-			if req.Limit > 0 && delivered >= req.Limit {
-				res.More = true
-				return res, nil
-			}
-			if err := ctx.Err(); err != nil {
-				return res, ctxError(err)
-			}
-			if err := fn(e); err != nil {
-				if errors.Is(err, errStop) {
-					return res, nil
-				}
-				return res, err
-			}
-			delivered++
-			res.LastID = e.id
+		if more, err := deliver(matched); !more || err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// evalChunk loads candidates and keeps those that match the filter.
+func (s *Store) evalChunk(tx *bolt.Tx, chunk []uint64, baseID uint64, req SearchRequest, f *Filter, gen uint64) ([]*Entry, error) {
+	var matched []*Entry
+	var cache dnCache
+	env := &evalEnv{
+		canRead: req.CanRead,
+		virtual: func(e *Entry, t *AttributeType) [][]byte { return s.virtualValues(tx, e, t) },
+		lookup: func(norm string) *Entry {
+			d, err := ParseDN(norm)
+			if err != nil {
+				return nil
+			}
+			id, err := s.resolveID(tx, d)
+			if err != nil {
+				return nil
+			}
+			if cache == nil {
+				cache = dnCache{}
+			}
+			e, _ := s.loadEntry(tx, id, cache)
+			return e
+		},
+	}
+	id2e := tx.Bucket(bucketID2Entry)
+	for _, id := range chunk {
+		if id == baseID && (req.Scope == ScopeOne || req.Scope == ScopeChildren) {
+			continue
+		}
+		buf := id2e.Get(idKey(id))
+		if buf == nil {
+			continue // deleted since the candidates were taken
+		}
+		e, err := s.loadEntryBuf(tx, id, buf, cache, gen, true)
+		if err != nil {
+			return nil, err
+		}
+		if f.eval(e, env) == triTrue {
+			matched = append(matched, e)
+		}
+	}
+	return matched, nil
 }
 
 func ctxError(err error) error {

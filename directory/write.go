@@ -44,13 +44,26 @@ type writer struct {
 	// memberOf, timestamps).
 	internal bool
 	now      time.Time
+	// renamed says an entry moved or was renamed (DNs changed).
+	renamed bool
 }
 
 // update runs fn in a write transaction.
 func (s *Store) update(by string, internal bool, fn func(w *writer) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return fn(&writer{s: s, tx: tx, by: by, internal: internal, now: s.now().UTC()})
+	renamed := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		w := &writer{s: s, tx: tx, by: by, internal: internal, now: s.now().UTC()}
+		err := fn(w)
+		renamed = w.renamed
+		return err
 	})
+	if renamed {
+		// DNs changed: the cached parent DNs are stale (after the
+		// commit, so no reader caches a DN from before it under the new
+		// generation).
+		s.dnGen.Add(1)
+	}
+	return err
 }
 
 func (w *writer) timestamp() []byte { return []byte(formatGeneralizedTime(w.now)) }
@@ -764,6 +777,7 @@ func (w *writer) modifyDN(dnStr, newRDNStr string, deleteOld bool, newSuperior s
 	if w.by != "" {
 		e.set(attrByCanonical["modifiersName"], []byte(w.by))
 	}
+	w.renamed = true
 	if err := d2i.Delete(oldKey); err != nil {
 		return nil, err
 	}
