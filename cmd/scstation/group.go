@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/station"
 )
 
@@ -28,11 +29,7 @@ func (a *app) groupAddCommand() *cobra.Command {
 		Use:   "add NAME [--description D]",
 		Short: "Add an empty group; an objectSid is assigned",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			g, err := d.AddGroup(args[0], description)
 			if err != nil {
 				return dirError(err)
@@ -50,11 +47,7 @@ func (a *app) groupListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List groups",
 		Args:  cobra.NoArgs,
-		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, _ []string, st *station.Station, d *directory.Store) error {
 			groups, err := d.ListGroups(cmd.Context())
 			if err != nil {
 				return err
@@ -74,11 +67,7 @@ func (a *app) groupMembersCommand() *cobra.Command {
 		Use:   "members GROUP",
 		Short: "List a group's direct members (DNs)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			g, err := d.LookupGroup(cmd.Context(), args[0])
 			if err != nil {
 				return dirError(err)
@@ -96,11 +85,7 @@ func (a *app) groupAddMemberCommand() *cobra.Command {
 		Use:   "addmember GROUP MEMBER...",
 		Short: "Add users or groups to a group (being a member already is fine)",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			for _, m := range args[1:] {
 				if err := d.AddGroupMember(cmd.Context(), args[0], m); err != nil {
 					return dirError(err)
@@ -117,11 +102,7 @@ func (a *app) groupDelMemberCommand() *cobra.Command {
 		Use:   "delmember GROUP MEMBER...",
 		Short: "Take users or groups out of a group",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			for _, m := range args[1:] {
 				if err := d.RemoveGroupMember(cmd.Context(), args[0], m); err != nil {
 					return dirError(err)
@@ -138,11 +119,7 @@ func (a *app) groupDelCommand() *cobra.Command {
 		Use:   "del GROUP",
 		Short: "Delete a group (its members lose the membership)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			if err := d.DeleteGroup(args[0]); err != nil {
 				return dirError(err)
 			}

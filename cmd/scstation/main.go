@@ -211,3 +211,15 @@ func (a *app) withStation(run func(cmd *cobra.Command, args []string, st *statio
 		return run(cmd, args, st)
 	}
 }
+
+// withDirectory runs a command body with the data directory and its
+// directory store open.
+func (a *app) withDirectory(run func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error) func(*cobra.Command, []string) error {
+	return a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
+		d, err := st.Directory()
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, st, d)
+	})
+}

@@ -144,11 +144,7 @@ func (a *app) userPasswdCommand() *cobra.Command {
 		Short: "Set a user's password (for LDAP binds)",
 		Long:  "user passwd sets the password of a user (by login name or UPN).\n\n" + passwordHelp,
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			// Refuse an unknown user before asking for anything.
 			if _, err := d.User(args[0]); err != nil {
 				return dirError(err)
@@ -175,11 +171,7 @@ func (a *app) userListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List users",
 		Args:  cobra.NoArgs,
-		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, _ []string, st *station.Station, d *directory.Store) error {
 			users, err := d.Users()
 			if err != nil {
 				return err
@@ -199,11 +191,7 @@ func (a *app) userShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one user (by login name or UPN)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			u, err := d.User(args[0])
 			if err != nil {
 				return dirError(err)
@@ -228,11 +216,7 @@ func (a *app) userDelCommand() *cobra.Command {
 		Use:   "del NAME",
 		Short: "Delete a user (their certificates stay valid until revoked)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
-			d, err := st.Directory()
-			if err != nil {
-				return err
-			}
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
 			if err := d.DeleteUser(args[0]); err != nil {
 				return dirError(err)
 			}
