@@ -176,12 +176,12 @@ func (l *Log) Append(r Record) (Record, error) {
 		if err != nil {
 			return err
 		}
-		recs := tx.Bucket(bucketRecords)
 		// Refuse to extend a chain whose head is not the last record: the
 		// new record would hide the damage.
-		if k, _ := recs.Cursor().Last(); (k == nil) != (seq == 0) || (k != nil && !bytes.Equal(k, seqKey(seq))) {
-			return &TamperError{Seq: seq, Reason: "the newest record does not match the chain head; run verify"}
+		if err := checkHead(tx, seq); err != nil {
+			return err
 		}
+		recs := tx.Bucket(bucketRecords)
 		r.Seq, r.Prev = seq+1, prev
 		r.Hash = r.hash()
 		v, err := json.Marshal(&r)
@@ -197,6 +197,27 @@ func (l *Log) Append(r Record) (Record, error) {
 		return Record{}, err
 	}
 	return r, nil
+}
+
+func checkHead(tx *bolt.Tx, seq uint64) error {
+	k, _ := tx.Bucket(bucketRecords).Cursor().Last()
+	if (k == nil) != (seq == 0) || (k != nil && !bytes.Equal(k, seqKey(seq))) {
+		return &TamperError{Seq: seq, Reason: "the newest record does not match the chain head; run verify"}
+	}
+	return nil
+}
+
+// Ready reports whether Append can extend the log: the newest record is
+// the chain head. It is cheap (it does not walk the chain), so callers
+// check it before an action they will have to record.
+func (l *Log) Ready() error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		seq, _, err := head(tx)
+		if err != nil {
+			return err
+		}
+		return checkHead(tx, seq)
+	})
 }
 
 // Query selects records for List. Zero fields match everything.

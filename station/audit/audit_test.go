@@ -303,3 +303,25 @@ func Example() {
 	// 2 <nil>
 	// 1 officer:alice cert.revoke bob 1f ok keyCompromise
 }
+
+func TestReady(t *testing.T) {
+	path := fill(t, 2)
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	edit(t, path, func(recs, _ *bolt.Bucket) error { return recs.Delete(key(2)) })
+	l, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var te *TamperError
+	if err := l.Ready(); !errors.As(err, &te) {
+		t.Fatalf("Ready on a truncated log: %v", err)
+	}
+}
