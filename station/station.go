@@ -71,6 +71,8 @@ type Station struct {
 
 	inventory *inventory.Store
 	audit     *audit.Log
+
+	enroll enrollState // master secret and officer session (secrets.go, officer.go)
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -156,6 +158,9 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 		return nil, err
 	}
 	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now, Actor: DefaultActor()}
+	if _, err := s.masterSecret(); err != nil {
+		return nil, err
+	}
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
@@ -201,6 +206,7 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 // Close closes whatever databases the station opened.
 func (s *Station) Close() error {
 	var errs []error
+	s.SignOut()
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
