@@ -195,6 +195,8 @@ type enrollment struct {
 	issued []*pki.Issued
 	step   string
 	start  time.Time
+	// release frees the PC/SC context of a card connected here.
+	release func()
 }
 
 func (s *Station) runEnrollment(ctx context.Context, req EnrollRequest, actor string, issue issueFunc) (res *EnrollResult, err error) {
@@ -204,6 +206,9 @@ func (s *Station) runEnrollment(ctx context.Context, req EnrollRequest, actor st
 			e.p.Close()
 		} else if req.Card != nil {
 			req.Card.Close()
+		}
+		if e.release != nil {
+			e.release()
 		}
 	}()
 	defer func() {
@@ -313,7 +318,8 @@ func (e *enrollment) run(ctx context.Context, issue issueFunc) error {
 			if err != nil {
 				return "", err
 			}
-			defer pc.Release() // a connected card outlives its context in pcsc-lite
+			// The card handle lives only as long as its context.
+			e.release = func() { pc.Release() }
 			if c, err = pc.Connect(req.Reader); err != nil {
 				return "", err
 			}
