@@ -653,14 +653,8 @@ func (e *enrollment) fail(cause error) error {
 	if len(ee.Revoked) > 0 {
 		detail += "; revoked " + strings.Join(ee.Revoked, ", ")
 	}
-	outcome := audit.Failed
-	var pe *pki.PolicyError
-	var cse *CardStateError
-	if errors.As(cause, &pe) || errors.As(cause, &cse) || errors.Is(cause, card.ErrWeakPIN) {
-		outcome = audit.Refused
-	}
 	if err := e.s.Record(audit.Record{Actor: e.actor, Action: "card.enroll", User: e.req.User, Card: e.id,
-		Cert: strings.Join(ee.Revoked, ","), Outcome: outcome, Detail: detail}); err != nil {
+		Cert: strings.Join(ee.Revoked, ","), Outcome: outcome(cause), Detail: detail}); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
