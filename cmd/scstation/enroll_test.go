@@ -118,3 +118,56 @@ func TestEnrollBatch(t *testing.T) {
 		t.Fatalf("alice not enrolled:\n%s", r.stdout)
 	}
 }
+
+var cardIDRE = regexp.MustCompile(`Card (guid:[0-9a-f]{32}) `)
+
+func TestManagedCardCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	must(t, 0, run(t, "", "--dir", dir, "demo", "--no-tui"))
+	vc := newVCard(t, t.TempDir(), 4001)
+	r := must(t, 0, run(t, "13572468\n", "--dir", dir, "enroll", "--user", "alice", "--template", "smartcard-logon,smime-signing", "--vcard", vc, "--pin-stdin"))
+	id := cardIDRE.FindStringSubmatch(r.stdout)
+	if id == nil {
+		t.Fatalf("no card ID:\n%s", r.stdout)
+	}
+
+	// Alice blocked her PIN; the officer unblocks it with the stored PUK.
+	vs, _ := virtual.LoadState(vc)
+	vs.PINRetries = 0
+	if err := vs.Save(vc); err != nil {
+		t.Fatal(err)
+	}
+	must(t, 2, run(t, "", "--dir", dir, "card", "unblock", "--vcard", vc))
+	r = must(t, 0, run(t, "24681357\n", "--dir", dir, "card", "unblock", "--managed", "--vcard", vc, "--pin-stdin"))
+	if !strings.Contains(r.stdout, "set with the stored PUK") {
+		t.Errorf("unblock: %s", r.stdout)
+	}
+	if vs, _ := virtual.LoadState(vc); string(vs.PIN) != "24681357" || vs.PINRetries != vs.PINMaxRetries {
+		t.Fatal("PIN not unblocked")
+	}
+	// Renew with the holder's PIN.
+	r = must(t, 0, run(t, "24681357\n", "--dir", dir, "card", "renew", "--vcard", vc, "--pin-stdin"))
+	if !strings.Contains(r.stdout, "renewed") || strings.Count(r.stdout, "serial") != 2 {
+		t.Errorf("renew: %s", r.stdout)
+	}
+	r = must(t, 0, run(t, "", "--dir", dir, "ca", "list", "--user", "alice"))
+	if strings.Count(r.stdout, "superseded") != 2 {
+		t.Errorf("old certificates not superseded:\n%s", r.stdout)
+	}
+	// The card is lost: replaced by a new one.
+	vc2 := newVCard(t, t.TempDir(), 4002)
+	r = must(t, 0, run(t, "", "--dir", dir, "card", "replace", id[1], "--vcard", vc2, "--random-pin"))
+	if !strings.Contains(r.stdout, "revoked (keyCompromise) and terminated") || pinRE.FindStringSubmatch(r.stdout) == nil {
+		t.Errorf("replace: %s", r.stdout)
+	}
+	must(t, 1, run(t, "", "--dir", dir, "card", "replace", id[1], "--vcard", newVCard(t, t.TempDir(), 4003), "--random-pin"))
+	// The new card is reset to blank.
+	must(t, 2, run(t, "", "--dir", dir, "card", "reset", "--managed", "--vcard", vc2))
+	r = must(t, 0, run(t, "", "--dir", dir, "card", "reset", "--managed", "--vcard", vc2, "--yes", "--detail", "test"))
+	if !strings.Contains(r.stdout, "erased and terminated; 2 certificate(s) revoked") {
+		t.Errorf("reset: %s", r.stdout)
+	}
+	if vs, _ := virtual.LoadState(vc2); len(vs.Keys) > 1 {
+		t.Error("card not erased")
+	}
+}
