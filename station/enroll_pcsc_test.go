@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/internal/testpeer"
@@ -167,5 +169,41 @@ func TestEnrollPCSC(t *testing.T) {
 				t.Fatalf("klist: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestEnrollPCSCCardRemoved pulls the card out of its vpcd reader in the
+// middle of an enrollment, then puts it back (into another reader) and
+// enrolls it again.
+func TestEnrollPCSCCardRemoved(t *testing.T) {
+	st := demoStation(t)
+	ctx := context.Background()
+	vs, err := virtual.NewState(4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := virtual.New(vs, "")
+	reader := cardtest.Attach(t, vc)
+	_, err = st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon", "smime-signing"}, Reader: reader, PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "requests" {
+				vc.Close()
+			}
+		}})
+	var ee *EnrollError
+	if !errors.As(err, &ee) || ee.Step != "write" || len(ee.Revoked) != 2 {
+		t.Fatalf("want a failure at write with both certificates revoked: %v", err)
+	}
+	if !errors.Is(err, card.ErrCardRemoved) {
+		t.Errorf("the error does not say the card was removed: %v", err)
+	}
+	checkNothingActive(t, st, "alice")
+	reader2 := cardtest.Attach(t, virtual.New(vc.State(), ""))
+	res, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon", "smime-signing"}, Reader: reader2, PIN: alicePIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CardID != ee.CardID {
+		t.Errorf("the card came back as %s, not %s", res.CardID, ee.CardID)
 	}
 }

@@ -410,3 +410,128 @@ func checkNothingActive(t *testing.T, st *Station, user string) {
 		t.Errorf("%d certificates of %s still valid", len(valid), user)
 	}
 }
+
+// TestEnrollResumesPartialSecure: a card pulled in the middle of the
+// "secure" step (management key already the station's, PUK already the
+// sealed one, or both) is started over from whatever state it is in.
+func TestEnrollResumesPartialSecure(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		mgmtKey, puk bool
+		blockPIN     bool
+	}{
+		{"management key changed", true, false, false},
+		{"management key and PUK changed", true, true, false},
+		{"PIN blocked meanwhile", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := demoStation(t)
+			ctx := context.Background()
+			vc := blankCard(t, 77)
+			var id string
+			_, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc, PIN: alicePIN,
+				Progress: func(s Step) {
+					if s.Name == "record" {
+						vc.Close()
+					}
+				}})
+			var ee *EnrollError
+			if !errors.As(err, &ee) || ee.CardID == "" {
+				t.Fatalf("first attempt: %v", err)
+			}
+			id = ee.CardID
+			inv, _ := st.Inventory()
+			rec, _ := inv.Get(id)
+			// What the card would have done before it was pulled.
+			vs := vc.State()
+			if tc.mgmtKey {
+				k, _ := st.CardManagementKey(id, card.MgmtAES192, MgmtKeyVersion)
+				vs.ManagementKeyAlg, vs.ManagementKey = virtual.AlgAES192, k
+			}
+			if tc.puk {
+				puk, err := st.OpenPUK(id, rec.SealedPUK)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vs.PUK = []byte(puk)
+			}
+			if tc.blockPIN {
+				vs.PINRetries = 0
+			}
+			vc2 := virtual.New(vs, "")
+			res, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc2, PIN: alicePIN})
+			if err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if res.CardID != id {
+				t.Fatalf("resumed as %s, not %s", res.CardID, id)
+			}
+			if got := vc2.State(); string(got.PIN) != alicePIN || got.PINRetries != got.PINMaxRetries {
+				t.Fatal("PIN not set on resume")
+			}
+		})
+	}
+}
+
+// TestOfficerCardRemoved: the officer session ends when the officer card
+// goes away, and the end is audited.
+func TestOfficerCardRemoved(t *testing.T) {
+	st, _, err := Demo(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.VirtualCard(DemoOfficer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SignInCard(context.Background(), c, "officer reader", DemoOfficerPIN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Officer(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := st.Officer(); !errors.Is(err, ErrNotSignedIn) {
+		t.Fatalf("officer after the card went away: %v", err)
+	}
+	_, err = st.Enroll(context.Background(), EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 8), PIN: alicePIN})
+	if !errors.Is(err, ErrNotSignedIn) {
+		t.Fatalf("enroll without the officer card: %v", err)
+	}
+	acts := auditActions(t, st, audit.Query{Actor: "officer:" + DemoOfficer})
+	if !slices.Equal(acts[len(acts)-2:], []string{"officer.signin:ok", "officer.signout:ok"}) {
+		t.Fatalf("officer audit: %v", acts)
+	}
+}
+
+// TestOfficerCardRemovedMidEnrollment: the officer card pulled before the
+// requests are signed fails the enrollment cleanly and ends the session.
+func TestOfficerCardRemovedMidEnrollment(t *testing.T) {
+	st, _, err := Demo(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	oc, err := st.VirtualCard(DemoOfficer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SignInCard(context.Background(), oc, "officer reader", DemoOfficerPIN); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Enroll(context.Background(), EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 9), PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "requests" {
+				oc.Close()
+			}
+		}})
+	var ee *EnrollError
+	if !errors.As(err, &ee) || ee.Step != "issue" || !errors.Is(err, card.ErrCardRemoved) {
+		t.Fatalf("want a failure at issue with the officer card removed: %v", err)
+	}
+	checkNothingActive(t, st, "alice")
+	if _, err := st.Officer(); !errors.Is(err, ErrNotSignedIn) {
+		t.Fatalf("officer still signed in: %v", err)
+	}
+}
