@@ -535,3 +535,31 @@ func TestOfficerCardRemovedMidEnrollment(t *testing.T) {
 		t.Fatalf("officer still signed in: %v", err)
 	}
 }
+
+// FuzzOpenPUK: sealed bytes from the inventory are decrypted, never
+// trusted: anything but what SealPUK made for that card is refused, never
+// a panic.
+func FuzzOpenPUK(f *testing.F) {
+	st, err := Init(f.TempDir(), InitOptions{Domain: "example.test"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	good, err := st.SealPUK("guid:00", "12345678")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, "guid:00")
+	f.Fuzz(func(t *testing.T, sealed []byte, id string) {
+		puk, err := st.OpenPUK(id, sealed)
+		if err != nil {
+			if !errors.Is(err, ErrSealedPUK) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if id != "guid:00" || puk != "12345678" {
+			t.Fatalf("forged sealed PUK opened: %q for %q", puk, id)
+		}
+	})
+}

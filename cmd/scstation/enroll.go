@@ -286,34 +286,9 @@ func (a *app) enrollBatch(cmd *cobra.Command, path string, secrets func(bool) *s
 		return usageError{err}
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	r.Comment = '#'
-	type entry struct {
-		user      string
-		templates []string
-	}
-	var queue []entry
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return usagef("--batch %s: %v", path, err)
-		}
-		if len(rec) < 2 || strings.TrimSpace(rec[0]) == "" {
-			line, _ := r.FieldPos(0)
-			return usagef("--batch %s line %d: want user,template[,template...]", path, line)
-		}
-		var ts []string
-		for _, t := range rec[1:] {
-			ts = append(ts, splitList(t)...)
-		}
-		queue = append(queue, entry{strings.TrimSpace(rec[0]), ts})
-	}
-	if len(queue) == 0 {
-		return usagef("--batch %s: no users", path)
+	queue, err := parseBatch(f, path)
+	if err != nil {
+		return err
 	}
 	var failed []string
 	for i, e := range queue {
@@ -363,4 +338,44 @@ func (a *app) bootstrapOfficer(cmd *cobra.Command, st *station.Station, f *offic
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "  enrollment officer %s: agent certificate %x on card %s (%s)\n", f.name, res.Certificates[0].SerialNumber, res.CardID, where)
 	return nil
+}
+
+// batchEntry is one line of a --batch file.
+type batchEntry struct {
+	user      string
+	templates []string
+}
+
+// parseBatch reads a --batch CSV file: user,template[,template...] per
+// line (a field may also hold several templates separated by commas in
+// quotes), # comments.
+func parseBatch(in io.Reader, name string) ([]batchEntry, error) {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = -1
+	r.Comment = '#'
+	r.TrimLeadingSpace = true
+	var queue []batchEntry
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, usagef("--batch %s: %v", name, err)
+		}
+		line, _ := r.FieldPos(0)
+		user := strings.TrimSpace(rec[0])
+		var ts []string
+		for _, t := range rec[1:] {
+			ts = append(ts, splitList(t)...)
+		}
+		if user == "" || len(ts) == 0 {
+			return nil, usagef("--batch %s line %d: want user,template[,template...]", name, line)
+		}
+		queue = append(queue, batchEntry{user, ts})
+	}
+	if len(queue) == 0 {
+		return nil, usagef("--batch %s: no users", name)
+	}
+	return queue, nil
 }
