@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/card/virtual"
@@ -83,8 +84,9 @@ func (s *Station) BootstrapOfficer(ctx context.Context, opts OfficerOptions) (*E
 		}
 		reader = "virtual card " + s.VirtualCardPath(opts.User)
 	}
-	issue := func(ctx context.Context, template string, csr []byte) (*pki.Issued, error) {
-		return s.Issue(ctx, opts.Passphrase, template, csr, opts.User, "")
+	issue := func(ctx context.Context, template string, csr []byte) (*pki.Issued, time.Duration, error) {
+		issued, err := s.Issue(ctx, opts.Passphrase, template, csr, opts.User, "")
+		return issued, 0, err
 	}
 	return s.runEnrollment(ctx, EnrollRequest{User: opts.User, Templates: []string{"enrollment-agent"}, Reader: reader, Card: c,
 		PIN: opts.PIN, KeyAlgorithm: opts.KeyAlgorithm, Passphrase: opts.Passphrase, Progress: opts.Progress}, s.actor(), issue)

@@ -66,8 +66,10 @@ type EnrollResult struct {
 	PIN   string
 	Steps []Step
 	Total time.Duration
-	// CardTime and CATime are the parts of Total spent in the card (and
-	// its reader) and in the CA (issuance, recording, publication).
+	// CardTime and CATime are the parts of Total spent in the cards (the
+	// user's, through its reader, and the officer's signing the requests)
+	// and in the CA (checks, signing, recording, publication); the rest is
+	// the station's own work (inventory, audit, PIN and key derivation).
 	CardTime, CATime time.Duration
 }
 
@@ -142,8 +144,9 @@ func slotName(s card.Slot) string { return fmt.Sprintf("%02x", byte(s)) }
 
 // issueFunc issues a certificate from a template for a PKCS#10 made on the
 // card: through the officer's enroll-on-behalf-of request, or, for the
-// first officer, as the CA operator.
-type issueFunc func(ctx context.Context, template string, csr []byte) (*pki.Issued, error)
+// first officer, as the CA operator. cardTime is the part the officer's
+// card spent signing.
+type issueFunc func(ctx context.Context, template string, csr []byte) (issued *pki.Issued, cardTime time.Duration, err error)
 
 // Enroll enrolls a card for a user on behalf of the signed-in officer
 // (DESIGN.md, "Flows"): the card's management key is replaced by one
@@ -165,19 +168,22 @@ func (s *Station) Enroll(ctx context.Context, req EnrollRequest) (*EnrollResult,
 		}
 		return nil, err
 	}
-	issue := func(ctx context.Context, template string, csr []byte) (*pki.Issued, error) {
+	issue := func(ctx context.Context, template string, csr []byte) (*pki.Issued, time.Duration, error) {
 		ca, err := s.CA(req.Passphrase)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		t0 := time.Now()
 		cms, err := pki.EnrollOnBehalfOf(csr, o.Certificate, o.Signer(), ca.NetBIOSName()+`\`+req.User)
+		took := time.Since(t0)
 		if err != nil {
 			if errors.Is(err, card.ErrCardRemoved) {
 				s.signOut(o, "the officer card went away")
 			}
-			return nil, fmt.Errorf("the officer card could not sign the request: %w", err)
+			return nil, took, fmt.Errorf("the officer card could not sign the request: %w", err)
 		}
-		return s.Issue(ctx, req.Passphrase, template, cms, req.User, "")
+		issued, err := s.Issue(ctx, req.Passphrase, template, cms, req.User, "")
+		return issued, took, err
 	}
 	return s.runEnrollment(ctx, req, o.Actor(), issue)
 }
@@ -550,8 +556,9 @@ func (e *enrollment) run(ctx context.Context, issue issueFunc) error {
 		var serials []string
 		for i, name := range req.Templates {
 			t0 := time.Now()
-			issued, err := issue(ctx, name, csrs[i])
-			e.res.CATime += time.Since(t0)
+			issued, cardTime, err := issue(ctx, name, csrs[i])
+			e.res.CardTime += cardTime
+			e.res.CATime += time.Since(t0) - cardTime
 			if err != nil {
 				return "", fmt.Errorf("%s: %w", name, err)
 			}

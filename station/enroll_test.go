@@ -19,7 +19,7 @@ import (
 const alicePIN = "13572468"
 
 // demoStation is a demo station with its officer signed in.
-func demoStation(t *testing.T) *Station {
+func demoStation(t testing.TB) *Station {
 	t.Helper()
 	st, _, err := Demo(t.TempDir(), nil)
 	if err != nil {
