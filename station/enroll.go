@@ -495,12 +495,16 @@ func (e *enrollment) run(ctx context.Context, issue issueFunc) error {
 		}
 		// The PUK: from the factory one to the station's random one (on a
 		// card started before, it may be ours already).
-		pukDefault := true
+		pukDefault, known := true, false
 		if m, err := e.p.Metadata(card.SlotPUK); err == nil {
-			pukDefault = m.Default
+			pukDefault, known = m.Default, true
 		}
 		if pukDefault {
-			if err := e.p.ChangePUK(card.DefaultPUK, puk); err != nil {
+			err := e.p.ChangePUK(card.DefaultPUK, puk)
+			var ae *card.AuthError
+			// Without metadata (YubiKey before 5.3) a card started before
+			// may have our PUK already: RESET RETRY COUNTER below tells.
+			if err != nil && (known || !errors.As(err, &ae) || ae.Retries == 0) {
 				return "", err
 			}
 		}

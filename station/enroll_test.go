@@ -563,3 +563,35 @@ func FuzzOpenPUK(f *testing.F) {
 		}
 	})
 }
+
+// TestEnrollOldYubiKey: a card without AES management keys or metadata
+// (firmware 5.2) gets a 3DES station key, and resumes after being pulled
+// once its PUK is already the station's.
+func TestEnrollOldYubiKey(t *testing.T) {
+	st := demoStation(t)
+	ctx := context.Background()
+	vs, err := virtual.NewState(52, virtual.WithVersion(5, 2, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := virtual.New(vs, "")
+	_, err = st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc, PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "secure" {
+				vc.Close()
+			}
+		}})
+	if err == nil {
+		t.Fatal("enrollment with the card pulled succeeded")
+	}
+	vc2 := again(vc)
+	res, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc2, PIN: alicePIN})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	got := vc2.State()
+	mk, _ := st.CardManagementKey(res.CardID, card.MgmtTDES, MgmtKeyVersion)
+	if got.ManagementKeyAlg != virtual.Alg3DES || !bytes.Equal(got.ManagementKey, mk) || string(got.PIN) != alicePIN {
+		t.Fatalf("card after resume: alg %x", got.ManagementKeyAlg)
+	}
+}
