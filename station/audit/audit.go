@@ -253,6 +253,29 @@ func decode(k, v []byte) (*Record, error) {
 	return &r, nil
 }
 
+// ErrNotFound is returned by Get for a sequence number the log does not
+// have.
+var ErrNotFound = errors.New("audit: no such record")
+
+// Get returns the record with sequence number seq. Like List, it does not
+// check the chain.
+func (l *Log) Get(seq uint64) (Record, error) {
+	var r *Record
+	err := l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRecords).Get(seqKey(seq))
+		if v == nil {
+			return fmt.Errorf("%w: %d", ErrNotFound, seq)
+		}
+		var err error
+		r, err = decode(seqKey(seq), v)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return *r, nil
+}
+
 // List returns the records that match q, in ascending Seq order. It does
 // not check the chain (Verify does).
 func (l *Log) List(q Query) ([]Record, error) {

@@ -325,3 +325,19 @@ func TestReady(t *testing.T) {
 		t.Fatalf("Ready on a truncated log: %v", err)
 	}
 }
+
+func TestGet(t *testing.T) {
+	path := fill(t, 3)
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, err := l.Get(2)
+	if err != nil || r.Seq != 2 || r.User != "user1" {
+		t.Fatalf("Get(2) = %+v, %v", r, err)
+	}
+	if _, err := l.Get(4); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(4): %v", err)
+	}
+}
