@@ -303,6 +303,25 @@ func (l *Log) List(q Query) ([]Record, error) {
 	return out, nil
 }
 
+// checkNext decodes the stored record k, v and checks that it is the one
+// that follows record seq, whose hash is prev.
+func checkNext(k, v []byte, seq uint64, prev []byte) (*Record, error) {
+	r, err := decode(k, v)
+	if err != nil {
+		return nil, err
+	}
+	if r.Seq != seq+1 {
+		return nil, &TamperError{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next record is %d)", r.Seq)}
+	}
+	if !bytes.Equal(r.Prev, prev) {
+		return nil, &TamperError{Seq: r.Seq, Reason: "does not follow the record before it (removed or reordered records)"}
+	}
+	if !bytes.Equal(r.hash(), r.Hash) {
+		return nil, &TamperError{Seq: r.Seq, Reason: "its contents do not match its hash (altered)"}
+	}
+	return r, nil
+}
+
 // Verify walks the whole chain and returns the number of records. The
 // first inconsistency is returned as a *TamperError: a record whose hash
 // does not match its contents (altered), whose Prev does not match the
@@ -319,18 +338,9 @@ func (l *Log) Verify() (int, error) {
 		var seq uint64
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			r, err := decode(k, v)
+			r, err := checkNext(k, v, seq, prev)
 			if err != nil {
 				return err
-			}
-			if r.Seq != seq+1 {
-				return &TamperError{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next record is %d)", r.Seq)}
-			}
-			if !bytes.Equal(r.Prev, prev) {
-				return &TamperError{Seq: r.Seq, Reason: "does not follow the record before it (removed or reordered records)"}
-			}
-			if !bytes.Equal(r.hash(), r.Hash) {
-				return &TamperError{Seq: r.Seq, Reason: "its contents do not match its hash (altered)"}
 			}
 			prev, seq = r.Hash, r.Seq
 			n++
