@@ -136,6 +136,9 @@ func (a *app) auditVerifyCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d records, chain intact\n", n)
+			if seq, hash, err := l.Head(); err == nil && seq > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "head: record %d, SHA-256 %x\n", seq, hash)
+			}
 			return nil
 		}),
 	}

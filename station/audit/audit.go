@@ -253,6 +253,21 @@ func decode(k, v []byte) (*Record, error) {
 	return &r, nil
 }
 
+// Head returns the sequence number and hash of the newest record, as kept
+// in the meta bucket (0 and nil for an empty log). Written down elsewhere,
+// it anchors the chain: a log rewritten consistently from an earlier point
+// no longer reaches it.
+func (l *Log) Head() (uint64, []byte, error) {
+	var seq uint64
+	var hash []byte
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		seq, hash, err = head(tx)
+		return err
+	})
+	return seq, hash, err
+}
+
 // ErrNotFound is returned by Get for a sequence number the log does not
 // have.
 var ErrNotFound = errors.New("audit: no such record")

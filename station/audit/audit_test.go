@@ -341,3 +341,22 @@ func TestGet(t *testing.T) {
 		t.Fatalf("Get(4): %v", err)
 	}
 }
+
+func TestHead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if seq, hash, err := l.Head(); seq != 0 || hash != nil || err != nil {
+		t.Fatalf("empty Head = %d, %x, %v", seq, hash, err)
+	}
+	r, err := l.Append(Record{Action: "crl.publish"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, hash, err := l.Head(); seq != 1 || string(hash) != string(r.Hash) || err != nil {
+		t.Fatalf("Head = %d, %x, %v; want 1, %x", seq, hash, err, r.Hash)
+	}
+}
