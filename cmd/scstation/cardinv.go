@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,6 +36,43 @@ func inventoryErr(err error) error {
 		return usageError{err}
 	}
 	return err
+}
+
+// cardID accepts a card's inventory ID, or just its GUID (32 hex digits)
+// or serial number, as card status prints them. A serial number names the
+// one card in the inventory with that serial.
+func cardID(st *station.Station, arg string) (string, error) {
+	if inventory.CheckID(arg) == nil {
+		return arg, nil
+	}
+	if g, err := hex.DecodeString(strings.ReplaceAll(arg, "-", "")); err == nil && len(g) == 16 {
+		return inventory.CardID(g, 0), nil
+	}
+	n, err := strconv.ParseUint(arg, 10, 32)
+	if err != nil {
+		return "", usagef("%q is not a card ID (guid:<32 hex digits>, serial:<number>, or the bare GUID or serial number)", arg)
+	}
+	inv, err := st.Inventory()
+	if err != nil {
+		return "", err
+	}
+	cards, err := inv.List(inventory.Query{})
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, c := range cards {
+		if uint64(c.Serial) == n {
+			ids = append(ids, c.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", refusal{fmt.Errorf("%w: no card with serial number %d", inventory.ErrNotFound, n)}
+	case 1:
+		return ids[0], nil
+	}
+	return "", refusal{fmt.Errorf("several cards have serial number %d: %s", n, strings.Join(ids, ", "))}
 }
 
 func (a *app) cardInventoryCommand() *cobra.Command {
@@ -77,6 +116,7 @@ func (a *app) cardInventoryCommand() *cobra.Command {
 func (a *app) cardShowCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
+		Long:  "card show prints a card's inventory record. ID is the inventory ID (guid:<hex> or serial:<n>),\nor the card's bare serial number or GUID.",
 		Short: "Show a card's inventory record: owner, state, certificates and history",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
@@ -84,7 +124,11 @@ func (a *app) cardShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := inv.Get(args[0])
+			id, err := cardID(st, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := inv.Get(id)
 			if err != nil {
 				return inventoryErr(err)
 			}
@@ -159,8 +203,12 @@ func (a *app) cardAction(use, short, long string, act func(ctx context.Context, 
 			if reason != nil && *reason == "" {
 				return usagef("--reason is required")
 			}
+			id, err := cardID(st, args[0])
+			if err != nil {
+				return err
+			}
 			st.CRLPassphrase = crlPassphrase(passFile)
-			res, err := act(cmd.Context(), st, args[0], detail)
+			res, err := act(cmd.Context(), st, id, detail)
 			if err != nil {
 				return inventoryErr(err)
 			}

@@ -92,6 +92,17 @@ func TestCardLifecycleCommands(t *testing.T) {
 		t.Error("card show printed the sealed PUK")
 	}
 	must(t, 1, run(t, "", "card", "show", "serial:1", d))
+	must(t, 2, run(t, "", "card", "show", "nonsense", d))
+	// The bare GUID (any case, with dashes) or serial number name the card too.
+	for _, alias := range []string{"30313233-3435-3637-3839-616263646566", "30313233343536373839616263646566"} {
+		if r := must(t, 0, run(t, "", "card", "show", strings.ToUpper(alias), d)); !strings.Contains(r.stdout, "Card "+id) {
+			t.Errorf("card show %s:\n%s", alias, r.stdout)
+		}
+	}
+	if r := must(t, 0, run(t, "", "card", "show", "31337", d)); !strings.Contains(r.stdout, "Card "+id) {
+		t.Errorf("card show by serial number:\n%s", r.stdout)
+	}
+	must(t, 1, run(t, "", "card", "show", "31338", d))
 
 	// Suspend: openssl sees both certificates on hold.
 	r = must(t, 0, run(t, "", "card", "suspend", id, "--detail", "reported missing", d))
