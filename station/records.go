@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"os/user"
+	"sync"
 	"time"
 
 	"github.com/scstation/scstation/pki"
@@ -40,9 +41,20 @@ func (s *Station) actor() string {
 	return s.Actor
 }
 
+// records holds the station's inventory and audit log, opened on first use.
+// Its own lock makes the openers safe for concurrent use (serve's services
+// and a forwarded command share one Station); the stores themselves are.
+type records struct {
+	mu        sync.Mutex
+	inventory *inventory.Store
+	audit     *audit.Log
+}
+
 // Inventory opens the card inventory.
 func (s *Station) Inventory() (*inventory.Store, error) {
-	if s.inventory == nil {
+	s.records.mu.Lock()
+	defer s.records.mu.Unlock()
+	if s.records.inventory == nil {
 		if err := os.MkdirAll(s.path("inventory"), 0o700); err != nil {
 			return nil, err
 		}
@@ -51,14 +63,16 @@ func (s *Station) Inventory() (*inventory.Store, error) {
 			return nil, err
 		}
 		inv.Now = s.Now
-		s.inventory = inv
+		s.records.inventory = inv
 	}
-	return s.inventory, nil
+	return s.records.inventory, nil
 }
 
 // Audit opens the audit log.
 func (s *Station) Audit() (*audit.Log, error) {
-	if s.audit == nil {
+	s.records.mu.Lock()
+	defer s.records.mu.Unlock()
+	if s.records.audit == nil {
 		if err := os.MkdirAll(s.path("audit"), 0o700); err != nil {
 			return nil, err
 		}
@@ -67,9 +81,9 @@ func (s *Station) Audit() (*audit.Log, error) {
 			return nil, err
 		}
 		l.Now = s.Now
-		s.audit = l
+		s.records.audit = l
 	}
-	return s.audit, nil
+	return s.records.audit, nil
 }
 
 // auditReady checks, before an action, that its record can be written.
@@ -85,14 +99,16 @@ func (s *Station) auditReady(action string) error {
 }
 
 func (s *Station) closeRecords() error {
+	s.records.mu.Lock()
+	defer s.records.mu.Unlock()
 	var errs []error
-	if s.inventory != nil {
-		errs = append(errs, s.inventory.Close())
+	if s.records.inventory != nil {
+		errs = append(errs, s.records.inventory.Close())
 	}
-	if s.audit != nil {
-		errs = append(errs, s.audit.Close())
+	if s.records.audit != nil {
+		errs = append(errs, s.records.audit.Close())
 	}
-	s.inventory, s.audit = nil, nil
+	s.records.inventory, s.records.audit = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -167,6 +183,14 @@ func Outcome(err error) string {
 		return audit.Refused
 	}
 	return audit.Failed
+}
+
+// issueRecordBy is the audit record of a certificate the station issues for
+// itself (its services' and the KDC's), which no one asked for by hand.
+func issueRecordBy(actor, template, host string) audit.Record {
+	r := issueRecord(template, "", host)
+	r.Actor = actor
+	return r
 }
 
 func hexSerial(n *big.Int) string { return fmt.Sprintf("%x", n) }

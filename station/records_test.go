@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -353,7 +354,15 @@ func TestRevokeAndIssueAudited(t *testing.T) {
 		t.Fatal("issued to an unknown user")
 	}
 	l, _ := st.Audit()
-	recs, err := l.List(audit.Query{})
+	// Init issued the services' certificate on its own.
+	recs, err := l.List(audit.Query{Actor: "station"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Action != "cert.issue" || recs[0].Outcome != audit.OK || recs[0].Cert == "" || !strings.Contains(recs[0].Detail, "template server") {
+		t.Fatalf("the station's own issuance: %+v", recs)
+	}
+	recs, err = l.List(audit.Query{Actor: "cli:tester"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +407,7 @@ func TestUnrecordedIssuanceRevoked(t *testing.T) {
 	if err := st.recordIssued(issueRecord("smartcard-logon", "alice", ""), issued); !errors.As(err, &ae) {
 		t.Fatalf("recordIssued: %v", err)
 	}
-	st.audit = nil
+	st.records.audit = nil
 	db, _ := st.CADB()
 	r, err := db.Get(issued.Record.Serial)
 	if err != nil {
@@ -406,5 +415,32 @@ func TestUnrecordedIssuanceRevoked(t *testing.T) {
 	}
 	if r.Status != pki.StatusRevoked || r.Reason != pki.ReasonCessationOfOperation {
 		t.Fatalf("unrecorded certificate is %s (%s)", r.Status, r.Reason)
+	}
+}
+
+// The station's records are shared by serve's services and forwarded
+// commands: concurrent first use opens each store once.
+func TestRecordsConcurrent(t *testing.T) {
+	st, err := Init(t.TempDir(), InitOptions{Domain: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Close() // the stores are opened again, lazily, by the goroutines
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := st.Inventory(); err != nil {
+				t.Error(err)
+			}
+			if err := st.Record(audit.Record{Action: "pin.failed", Detail: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	l, _ := st.Audit()
+	if n, err := l.Verify(); n < 8 || err != nil {
+		t.Fatalf("Verify = %d, %v", n, err)
 	}
 }

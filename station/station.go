@@ -19,7 +19,6 @@ import (
 	"github.com/scstation/scstation/internal/atomicfile"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station/audit"
-	"github.com/scstation/scstation/station/inventory"
 )
 
 // Errors about the data directory's state.
@@ -69,8 +68,7 @@ type Station struct {
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
 
-	inventory *inventory.Store
-	audit     *audit.Log
+	records records // the card inventory and the audit log (records.go)
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
