@@ -57,8 +57,11 @@ type Record struct {
 	Prev, Hash []byte
 }
 
-// hash computes the record's chain hash from Prev and its other fields.
-// Every field is length-prefixed, so that no two records encode alike.
+// hash computes the record's chain hash from Prev and its other fields:
+// SHA-256 of "scstation-audit-v1", then Prev, Seq, Time (Unix seconds as 8
+// bytes, nanoseconds as 4), Actor, Action, User, Card, Cert, Outcome and
+// Detail, every variable-length field preceded by its length as 8 bytes,
+// all big-endian, so that no two records encode alike.
 func (r *Record) hash() []byte {
 	h := sha256.New()
 	var b []byte
@@ -66,7 +69,9 @@ func (r *Record) hash() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(len(r.Prev)))
 	b = append(b, r.Prev...)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.UnixNano()))
+	// Seconds and nanoseconds apart: UnixNano wraps outside 1678-2262.
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.Unix()))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.Time.Nanosecond()))
 	for _, s := range []string{r.Actor, r.Action, r.User, r.Card, r.Cert, r.Outcome, r.Detail} {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
 		b = append(b, s...)

@@ -360,3 +360,21 @@ func TestHead(t *testing.T) {
 		t.Fatalf("Head = %d, %x, %v; want 1, %x", seq, hash, err, r.Hash)
 	}
 }
+
+// TestHashKnownAnswer pins the canonical encoding: existing logs must keep
+// verifying. The value was computed independently (Python hashlib) from the
+// encoding described in Record.hash.
+func TestHashKnownAnswer(t *testing.T) {
+	r := Record{Seq: 7, Time: time.Date(2026, 11, 24, 18, 0, 0, 123456789, time.UTC), Actor: "officer:alice", Action: "cert.revoke",
+		User: "bob", Card: "serial:1", Cert: "1f", Outcome: OK, Detail: "keyCompromise", Prev: []byte{1, 2, 3}}
+	const want = "d38c5078a610b940ef60388b2eb32e68f8da4fdba355cb67e5f27c004d87caa1"
+	if got := fmt.Sprintf("%x", r.hash()); got != want {
+		t.Fatalf("hash = %s, want %s", got, want)
+	}
+	// Moving a byte between adjacent fields changes the hash.
+	r2 := r
+	r2.User, r2.Card = "bobs", "erial:1"
+	if fmt.Sprintf("%x", r2.hash()) == want {
+		t.Fatal("field boundaries are not part of the hash")
+	}
+}
