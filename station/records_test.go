@@ -444,3 +444,52 @@ func TestRecordsConcurrent(t *testing.T) {
 		t.Fatalf("Verify = %d, %v", n, err)
 	}
 }
+
+// A card one of whose certificates was revoked for good while it was
+// suspended is not reinstated, and nothing changes; revoking it works.
+func TestReinstateRefusedAfterPermanentRevocation(t *testing.T) {
+	ctx := context.Background()
+	cs := newCardStation(t, CAOptions{})
+	st := cs.st
+	if _, err := st.SuspendCard(ctx, cs.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Revoke(cs.serials[0], pki.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReinstateCard(ctx, cs.id, ""); !errors.Is(err, ErrCertRevoked) {
+		t.Fatalf("reinstate: %v", err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[revoked hold]" || cs.state(t) != inventory.Suspended {
+		t.Fatalf("refused reinstate changed things: %s, %s", got, cs.state(t))
+	}
+	res, err := st.RevokeCard(ctx, cs.id, pki.ReasonKeyCompromise)
+	if err != nil || len(res.Changed) != 1 {
+		t.Fatalf("revoke: %+v, %v", res, err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[revoked revoked]" {
+		t.Fatalf("after revoke: %s", got)
+	}
+	if got := cs.actions(t, audit.Query{Card: cs.id, Action: "card.reinstate"}); fmt.Sprint(got) != "[card.reinstate:refused]" {
+		t.Fatalf("audit: %v", got)
+	}
+}
+
+// A card whose inventory lists a certificate the CA does not know changes
+// nothing: no certificate of it is touched.
+func TestUnknownCertificateChangesNothing(t *testing.T) {
+	cs := newCardStation(t, CAOptions{})
+	inv, _ := cs.st.Inventory()
+	if _, err := inv.Update(cs.id, func(c *inventory.Card) error {
+		c.Certificates = append(c.Certificates, inventory.CertRef{Slot: "9d", Serial: "7777"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.st.SuspendCard(context.Background(), cs.id, ""); !errors.Is(err, pki.ErrNotFound) {
+		t.Fatalf("suspend: %v", err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[valid valid]" || cs.state(t) != inventory.Active {
+		t.Fatalf("statuses %s, state %s", got, cs.state(t))
+	}
+}

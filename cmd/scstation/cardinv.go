@@ -30,7 +30,7 @@ func inventoryErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &te), errors.Is(err, inventory.ErrNotFound):
+	case errors.As(err, &te), errors.Is(err, inventory.ErrNotFound), errors.Is(err, station.ErrCertRevoked):
 		return refusal{err}
 	case errors.Is(err, station.ErrBadReason):
 		return usageError{err}
