@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"os"
 	"os/user"
-	"sync"
 	"time"
 
 	"github.com/scstation/scstation/pki"
@@ -41,20 +40,11 @@ func (s *Station) actor() string {
 	return s.Actor
 }
 
-// records holds the station's inventory and audit log, opened on first use.
-// Its own lock makes the openers safe for concurrent use (serve's services
-// and a forwarded command share one Station); the stores themselves are.
-type records struct {
-	mu        sync.Mutex
-	inventory *inventory.Store
-	audit     *audit.Log
-}
-
 // Inventory opens the card inventory.
 func (s *Station) Inventory() (*inventory.Store, error) {
-	s.records.mu.Lock()
-	defer s.records.mu.Unlock()
-	if s.records.inventory == nil {
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
+	if s.inventory == nil {
 		if err := os.MkdirAll(s.path("inventory"), 0o700); err != nil {
 			return nil, err
 		}
@@ -63,16 +53,16 @@ func (s *Station) Inventory() (*inventory.Store, error) {
 			return nil, err
 		}
 		inv.Now = s.Now
-		s.records.inventory = inv
+		s.inventory = inv
 	}
-	return s.records.inventory, nil
+	return s.inventory, nil
 }
 
 // Audit opens the audit log.
 func (s *Station) Audit() (*audit.Log, error) {
-	s.records.mu.Lock()
-	defer s.records.mu.Unlock()
-	if s.records.audit == nil {
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
+	if s.audit == nil {
 		if err := os.MkdirAll(s.path("audit"), 0o700); err != nil {
 			return nil, err
 		}
@@ -81,9 +71,9 @@ func (s *Station) Audit() (*audit.Log, error) {
 			return nil, err
 		}
 		l.Now = s.Now
-		s.records.audit = l
+		s.audit = l
 	}
-	return s.records.audit, nil
+	return s.audit, nil
 }
 
 // auditReady checks, before an action, that its record can be written.
@@ -99,16 +89,16 @@ func (s *Station) auditReady(action string) error {
 }
 
 func (s *Station) closeRecords() error {
-	s.records.mu.Lock()
-	defer s.records.mu.Unlock()
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
 	var errs []error
-	if s.records.inventory != nil {
-		errs = append(errs, s.records.inventory.Close())
+	if s.inventory != nil {
+		errs = append(errs, s.inventory.Close())
 	}
-	if s.records.audit != nil {
-		errs = append(errs, s.records.audit.Close())
+	if s.audit != nil {
+		errs = append(errs, s.audit.Close())
 	}
-	s.records.inventory, s.records.audit = nil, nil
+	s.inventory, s.audit = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/internal/atomicfile"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station/audit"
+	"github.com/scstation/scstation/station/inventory"
 )
 
 // Errors about the data directory's state.
@@ -67,8 +69,11 @@ type Station struct {
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
+	// recordsMu guards the lazy opening of inventory and audit (records.go).
+	recordsMu sync.Mutex
 
-	records records // the card inventory and the audit log (records.go)
+	inventory *inventory.Store
+	audit     *audit.Log
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
