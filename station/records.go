@@ -42,6 +42,8 @@ func (s *Station) actor() string {
 
 // Inventory opens the card inventory.
 func (s *Station) Inventory() (*inventory.Store, error) {
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
 	if s.inventory == nil {
 		if err := os.MkdirAll(s.path("inventory"), 0o700); err != nil {
 			return nil, err
@@ -58,6 +60,8 @@ func (s *Station) Inventory() (*inventory.Store, error) {
 
 // Audit opens the audit log.
 func (s *Station) Audit() (*audit.Log, error) {
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
 	if s.audit == nil {
 		if err := os.MkdirAll(s.path("audit"), 0o700); err != nil {
 			return nil, err
@@ -85,6 +89,8 @@ func (s *Station) auditReady(action string) error {
 }
 
 func (s *Station) closeRecords() error {
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
 	var errs []error
 	if s.inventory != nil {
 		errs = append(errs, s.inventory.Close())
@@ -163,10 +169,19 @@ func Outcome(err error) string {
 		errors.Is(err, pki.ErrUnknownTemplate), errors.Is(err, pki.ErrUnknownUser),
 		errors.Is(err, pki.ErrAlreadyRevoked), errors.Is(err, pki.ErrNotOnHold),
 		errors.Is(err, pki.ErrNotFound), errors.Is(err, ErrPassphrase),
-		errors.Is(err, inventory.ErrNotFound), errors.Is(err, ErrBadReason):
+		errors.Is(err, inventory.ErrNotFound), errors.Is(err, ErrBadReason),
+		errors.Is(err, ErrCertRevoked):
 		return audit.Refused
 	}
 	return audit.Failed
+}
+
+// issueRecordBy is the audit record of a certificate the station issues for
+// itself (its services' and the KDC's), which no one asked for by hand.
+func issueRecordBy(actor, template, host string) audit.Record {
+	r := issueRecord(template, "", host)
+	r.Actor = actor
+	return r
 }
 
 func hexSerial(n *big.Int) string { return fmt.Sprintf("%x", n) }
@@ -189,10 +204,14 @@ type CardResult struct {
 // permanent revocation (certificateHold, removeFromCRL).
 var ErrBadReason = errors.New("station: certificateHold and removeFromCRL are not reasons to revoke a card (suspend or reinstate it instead)")
 
+// ErrCertRevoked is returned by ReinstateCard for a card with a
+// certificate that was revoked for good.
+var ErrCertRevoked = errors.New("station: the card has a certificate revoked for good; revoke the card or enroll it again")
+
 // SuspendCard puts every valid certificate of a card on hold
 // (certificateHold) and marks the card suspended.
 func (s *Station) SuspendCard(ctx context.Context, id, detail string) (*CardResult, error) {
-	return s.cardAction(ctx, id, inventory.Suspended, "card.suspend", detail, func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
+	return s.cardAction(ctx, id, inventory.Suspended, "card.suspend", detail, nil, func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
 		if r.Status != pki.StatusValid {
 			return nil, "", nil
 		}
@@ -202,9 +221,19 @@ func (s *Station) SuspendCard(ctx context.Context, id, detail string) (*CardResu
 }
 
 // ReinstateCard lifts the hold on a suspended card's certificates and marks
-// it active again.
+// it active again. A card one of whose certificates was revoked for good
+// in the meantime is not reinstated (ErrCertRevoked): revoke the card, or
+// enroll it again.
 func (s *Station) ReinstateCard(ctx context.Context, id, detail string) (*CardResult, error) {
-	return s.cardAction(ctx, id, inventory.Active, "card.reinstate", detail, func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
+	check := func(certs []*pki.Record) error {
+		for _, r := range certs {
+			if r.Status == pki.StatusRevoked {
+				return fmt.Errorf("%w: %x (%s)", ErrCertRevoked, r.Serial, r.Reason)
+			}
+		}
+		return nil
+	}
+	return s.cardAction(ctx, id, inventory.Active, "card.reinstate", detail, check, func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
 		if r.Status != pki.StatusOnHold {
 			return nil, "", nil
 		}
@@ -220,7 +249,7 @@ func (s *Station) RevokeCard(ctx context.Context, id string, reason pki.Revocati
 	if reason == pki.ReasonCertificateHold || reason == pki.ReasonRemoveFromCRL {
 		return nil, s.recordErr(audit.Record{Action: "card.revoke", Card: id, Detail: reason.String()}, ErrBadReason)
 	}
-	return s.cardAction(ctx, id, inventory.Revoked, "card.revoke", reason.String(), func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
+	return s.cardAction(ctx, id, inventory.Revoked, "card.revoke", reason.String(), nil, func(db *pki.DB, r *pki.Record) (*pki.Record, string, error) {
 		if r.Status == pki.StatusRevoked {
 			return nil, "", nil
 		}
@@ -243,7 +272,7 @@ type certOp func(db *pki.DB, r *pki.Record) (*pki.Record, string, error)
 // can. An illegal transition is refused before anything changes. If a
 // certificate change fails part-way, the card keeps its state and the
 // action can be run again: certificates already changed are skipped.
-func (s *Station) cardAction(ctx context.Context, id string, to inventory.State, action, detail string, op certOp) (*CardResult, error) {
+func (s *Station) cardAction(ctx context.Context, id string, to inventory.State, action, detail string, check func([]*pki.Record) error, op certOp) (*CardResult, error) {
 	base := audit.Record{Action: action, Card: id, Detail: detail}
 	// The audit log must be usable before anything changes.
 	if err := s.auditReady(action); err != nil {
@@ -265,11 +294,10 @@ func (s *Station) cardAction(ctx context.Context, id string, to inventory.State,
 	if err != nil {
 		return nil, s.recordErr(base, err)
 	}
-	res := &CardResult{}
+	// Every certificate is looked up (and the action's own check made)
+	// before any is changed.
+	var certs []*pki.Record
 	for _, ref := range c.Certificates {
-		if err := ctx.Err(); err != nil {
-			return nil, s.recordErr(base, err)
-		}
 		serial, ok := new(big.Int).SetString(ref.Serial, 16)
 		if !ok || serial.Sign() <= 0 {
 			return nil, s.recordErr(base, fmt.Errorf("station: card %s lists a bad certificate serial %q", id, ref.Serial))
@@ -278,15 +306,27 @@ func (s *Station) cardAction(ctx context.Context, id string, to inventory.State,
 		if err != nil {
 			return nil, s.recordErr(base, fmt.Errorf("certificate %s in slot %s: %w", ref.Serial, ref.Slot, err))
 		}
+		certs = append(certs, r)
+	}
+	if check != nil {
+		if err := check(certs); err != nil {
+			return nil, s.recordErr(base, err)
+		}
+	}
+	res := &CardResult{}
+	for _, r := range certs {
+		if err := ctx.Err(); err != nil {
+			return nil, s.recordErr(base, err)
+		}
 		rec, certAction, err := op(db, r)
 		if rec == nil && err == nil {
 			continue
 		}
-		cr := audit.Record{Action: certAction, User: r.User, Card: id, Cert: hexSerial(serial), Detail: detail}
+		cr := audit.Record{Action: certAction, User: r.User, Card: id, Cert: hexSerial(r.Serial), Detail: detail}
 		if err := s.recordErr(cr, err); err != nil {
 			return nil, err
 		}
-		s.Log.Info(certAction, "serial", hexSerial(serial), "card", id)
+		s.Log.Info(certAction, "serial", hexSerial(r.Serial), "card", id)
 		res.Changed = append(res.Changed, rec)
 	}
 	from := c.State

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -353,7 +354,15 @@ func TestRevokeAndIssueAudited(t *testing.T) {
 		t.Fatal("issued to an unknown user")
 	}
 	l, _ := st.Audit()
-	recs, err := l.List(audit.Query{})
+	// Init issued the services' certificate on its own.
+	recs, err := l.List(audit.Query{Actor: "station"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Action != "cert.issue" || recs[0].Outcome != audit.OK || recs[0].Cert == "" || !strings.Contains(recs[0].Detail, "template server") {
+		t.Fatalf("the station's own issuance: %+v", recs)
+	}
+	recs, err = l.List(audit.Query{Actor: "cli:tester"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,5 +415,81 @@ func TestUnrecordedIssuanceRevoked(t *testing.T) {
 	}
 	if r.Status != pki.StatusRevoked || r.Reason != pki.ReasonCessationOfOperation {
 		t.Fatalf("unrecorded certificate is %s (%s)", r.Status, r.Reason)
+	}
+}
+
+// The station's records are shared by serve's services and forwarded
+// commands: concurrent first use opens each store once.
+func TestRecordsConcurrent(t *testing.T) {
+	st, err := Init(t.TempDir(), InitOptions{Domain: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Close() // the stores are opened again, lazily, by the goroutines
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := st.Inventory(); err != nil {
+				t.Error(err)
+			}
+			if err := st.Record(audit.Record{Action: "pin.failed", Detail: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	l, _ := st.Audit()
+	if n, err := l.Verify(); n < 8 || err != nil {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+}
+
+// A card one of whose certificates was revoked for good while it was
+// suspended is not reinstated, and nothing changes; revoking it works.
+func TestReinstateRefusedAfterPermanentRevocation(t *testing.T) {
+	ctx := context.Background()
+	cs := newCardStation(t, CAOptions{})
+	st := cs.st
+	if _, err := st.SuspendCard(ctx, cs.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Revoke(cs.serials[0], pki.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReinstateCard(ctx, cs.id, ""); !errors.Is(err, ErrCertRevoked) {
+		t.Fatalf("reinstate: %v", err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[revoked hold]" || cs.state(t) != inventory.Suspended {
+		t.Fatalf("refused reinstate changed things: %s, %s", got, cs.state(t))
+	}
+	res, err := st.RevokeCard(ctx, cs.id, pki.ReasonKeyCompromise)
+	if err != nil || len(res.Changed) != 1 {
+		t.Fatalf("revoke: %+v, %v", res, err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[revoked revoked]" {
+		t.Fatalf("after revoke: %s", got)
+	}
+	if got := cs.actions(t, audit.Query{Card: cs.id, Action: "card.reinstate"}); fmt.Sprint(got) != "[card.reinstate:refused]" {
+		t.Fatalf("audit: %v", got)
+	}
+}
+
+// A card whose inventory lists a certificate the CA does not know changes
+// nothing: no certificate of it is touched.
+func TestUnknownCertificateChangesNothing(t *testing.T) {
+	cs := newCardStation(t, CAOptions{})
+	inv, _ := cs.st.Inventory()
+	if _, err := inv.Update(cs.id, func(c *inventory.Card) error {
+		c.Certificates = append(c.Certificates, inventory.CertRef{Slot: "9d", Serial: "7777"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.st.SuspendCard(context.Background(), cs.id, ""); !errors.Is(err, pki.ErrNotFound) {
+		t.Fatalf("suspend: %v", err)
+	}
+	if got := fmt.Sprint(cs.statuses(t)); got != "[valid valid]" || cs.state(t) != inventory.Active {
+		t.Fatalf("statuses %s, state %s", got, cs.state(t))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scstation/scstation/directory"
@@ -68,6 +69,8 @@ type Station struct {
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
+	// recordsMu guards the lazy opening of inventory and audit (records.go).
+	recordsMu sync.Mutex
 
 	inventory *inventory.Store
 	audit     *audit.Log

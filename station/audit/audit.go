@@ -57,8 +57,11 @@ type Record struct {
 	Prev, Hash []byte
 }
 
-// hash computes the record's chain hash from Prev and its other fields.
-// Every field is length-prefixed, so that no two records encode alike.
+// hash computes the record's chain hash from Prev and its other fields:
+// SHA-256 of "scstation-audit-v1", then Prev, Seq, Time (Unix seconds as 8
+// bytes, nanoseconds as 4), Actor, Action, User, Card, Cert, Outcome and
+// Detail, every variable-length field preceded by its length as 8 bytes,
+// all big-endian, so that no two records encode alike.
 func (r *Record) hash() []byte {
 	h := sha256.New()
 	var b []byte
@@ -66,7 +69,9 @@ func (r *Record) hash() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(len(r.Prev)))
 	b = append(b, r.Prev...)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.UnixNano()))
+	// Seconds and nanoseconds apart: UnixNano wraps outside 1678-2262.
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.Unix()))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.Time.Nanosecond()))
 	for _, s := range []string{r.Actor, r.Action, r.User, r.Card, r.Cert, r.Outcome, r.Detail} {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
 		b = append(b, s...)
@@ -253,6 +258,44 @@ func decode(k, v []byte) (*Record, error) {
 	return &r, nil
 }
 
+// Head returns the sequence number and hash of the newest record, as kept
+// in the meta bucket (0 and nil for an empty log). Written down elsewhere,
+// it anchors the chain: a log rewritten consistently from an earlier point
+// no longer reaches it.
+func (l *Log) Head() (uint64, []byte, error) {
+	var seq uint64
+	var hash []byte
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		seq, hash, err = head(tx)
+		return err
+	})
+	return seq, hash, err
+}
+
+// ErrNotFound is returned by Get for a sequence number the log does not
+// have.
+var ErrNotFound = errors.New("audit: no such record")
+
+// Get returns the record with sequence number seq. Like List, it does not
+// check the chain.
+func (l *Log) Get(seq uint64) (Record, error) {
+	var r *Record
+	err := l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRecords).Get(seqKey(seq))
+		if v == nil {
+			return fmt.Errorf("%w: %d", ErrNotFound, seq)
+		}
+		var err error
+		r, err = decode(seqKey(seq), v)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return *r, nil
+}
+
 // List returns the records that match q, in ascending Seq order. It does
 // not check the chain (Verify does).
 func (l *Log) List(q Query) ([]Record, error) {
@@ -280,6 +323,25 @@ func (l *Log) List(q Query) ([]Record, error) {
 	return out, nil
 }
 
+// checkNext decodes the stored record k, v and checks that it is the one
+// that follows record seq, whose hash is prev.
+func checkNext(k, v []byte, seq uint64, prev []byte) (*Record, error) {
+	r, err := decode(k, v)
+	if err != nil {
+		return nil, err
+	}
+	if r.Seq != seq+1 {
+		return nil, &TamperError{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next record is %d)", r.Seq)}
+	}
+	if !bytes.Equal(r.Prev, prev) {
+		return nil, &TamperError{Seq: r.Seq, Reason: "does not follow the record before it (removed or reordered records)"}
+	}
+	if !bytes.Equal(r.hash(), r.Hash) {
+		return nil, &TamperError{Seq: r.Seq, Reason: "its contents do not match its hash (altered)"}
+	}
+	return r, nil
+}
+
 // Verify walks the whole chain and returns the number of records. The
 // first inconsistency is returned as a *TamperError: a record whose hash
 // does not match its contents (altered), whose Prev does not match the
@@ -296,18 +358,9 @@ func (l *Log) Verify() (int, error) {
 		var seq uint64
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			r, err := decode(k, v)
+			r, err := checkNext(k, v, seq, prev)
 			if err != nil {
 				return err
-			}
-			if r.Seq != seq+1 {
-				return &TamperError{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next record is %d)", r.Seq)}
-			}
-			if !bytes.Equal(r.Prev, prev) {
-				return &TamperError{Seq: r.Seq, Reason: "does not follow the record before it (removed or reordered records)"}
-			}
-			if !bytes.Equal(r.hash(), r.Hash) {
-				return &TamperError{Seq: r.Seq, Reason: "its contents do not match its hash (altered)"}
 			}
 			prev, seq = r.Hash, r.Seq
 			n++

@@ -315,11 +315,11 @@ func (s *Store) Get(id string) (*Card, error) {
 
 // Update changes a card in one transaction: fn gets a copy of the record
 // and may change it; if fn returns an error, nothing changes and Update
-// returns that error. The ID and Created time cannot change. A change of
-// State is checked with CanTransition (a *TransitionError otherwise) and
-// recorded in History: if fn did not append an Event for it itself (one
-// whose To is the new state), Update appends one with action "card.state".
-// Updated is set to now.
+// returns that error. The ID and Created time cannot change, and History
+// can only be appended to. A change of State is checked with CanTransition
+// (a *TransitionError otherwise) and recorded in History: if fn did not
+// append an Event for it itself (one whose To is the new state), Update
+// appends one with action "card.state". Updated is set to now.
 func (s *Store) Update(id string, fn func(c *Card) error) (*Card, error) {
 	var out *Card
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -340,6 +340,10 @@ func (s *Store) Update(id string, fn func(c *Card) error) (*Card, error) {
 		}
 		if !c.Created.Equal(old.Created) {
 			return fmt.Errorf("inventory: card %s: the creation time cannot change", id)
+		}
+		// History is append-only: what happened stays written.
+		if len(c.History) < len(old.History) || !slices.EqualFunc(c.History[:len(old.History)], old.History, sameEvent) {
+			return fmt.Errorf("inventory: card %s: history can only be added to", id)
 		}
 		if err := validate(c); err != nil {
 			return err
@@ -378,6 +382,10 @@ func (s *Store) Update(id string, fn func(c *Card) error) (*Card, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func sameEvent(a, b Event) bool {
+	return a.Time.Equal(b.Time) && a.Actor == b.Actor && a.Action == b.Action && a.From == b.From && a.To == b.To && a.Detail == b.Detail
 }
 
 // Transition moves a card to another state and records who did it and why.

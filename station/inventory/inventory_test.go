@@ -352,3 +352,30 @@ func ExampleStore_Transition() {
 	// inventory: card serial:1234 cannot go from active to uninitialized
 	// active 1
 }
+
+func TestHistoryAppendOnly(t *testing.T) {
+	s, _ := openTemp(t)
+	id := "serial:5"
+	if err := s.Create(&Card{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(id, Active, "officer:bob", "card.enroll", ""); err != nil {
+		t.Fatal(err)
+	}
+	for name, fn := range map[string]func(c *Card){
+		"drop":    func(c *Card) { c.History = nil },
+		"rewrite": func(c *Card) { c.History[0].Actor = "mallory" },
+		"replace": func(c *Card) { c.History = []Event{{Action: "x"}, {Action: "y"}} },
+	} {
+		if _, err := s.Update(id, func(c *Card) error { fn(c); return nil }); err == nil {
+			t.Errorf("%s: history change allowed", name)
+		}
+	}
+	c, err := s.Update(id, func(c *Card) error {
+		c.History = append(c.History, Event{Action: "card.note", Detail: "PIN unblocked"})
+		return nil
+	})
+	if err != nil || len(c.History) != 2 || c.History[0].Actor != "officer:bob" {
+		t.Fatalf("append: %+v, %v", c, err)
+	}
+}
