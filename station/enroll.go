@@ -203,10 +203,12 @@ type enrollment struct {
 	start  time.Time
 	// release frees the PC/SC context of a card connected here.
 	release func()
+	// ctx cancels the enrollment between steps (it is rolled back).
+	ctx context.Context
 }
 
 func (s *Station) runEnrollment(ctx context.Context, req EnrollRequest, actor string, issue issueFunc) (res *EnrollResult, err error) {
-	e := &enrollment{s: s, req: req, actor: actor, res: &EnrollResult{Owner: req.User}, start: time.Now()}
+	e := &enrollment{s: s, req: req, actor: actor, res: &EnrollResult{Owner: req.User}, start: time.Now(), ctx: ctx}
 	defer func() {
 		if e.p != nil {
 			e.p.Close()
@@ -288,13 +290,15 @@ func (e *enrollment) check(ctx context.Context) error {
 		return err
 	}
 	e.inv = inv
-	_ = ctx
-	return nil
+	return ctx.Err()
 }
 
 // timed runs one step and reports it.
 func (e *enrollment) timed(name string, cardStep bool, f func() (string, error)) error {
 	e.step = name
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	detail, err := f()
 	took := time.Since(t0)

@@ -595,3 +595,22 @@ func TestEnrollOldYubiKey(t *testing.T) {
 		t.Fatalf("card after resume: alg %x", got.ManagementKeyAlg)
 	}
 }
+
+// TestEnrollCancelled: a cancelled context stops the enrollment between
+// steps and rolls it back.
+func TestEnrollCancelled(t *testing.T) {
+	st := demoStation(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 13), PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "issue" {
+				cancel()
+			}
+		}})
+	var ee *EnrollError
+	if !errors.As(err, &ee) || !errors.Is(err, context.Canceled) || ee.Step != "write" || len(ee.Revoked) != 1 {
+		t.Fatalf("cancelled enrollment: %v", err)
+	}
+	checkNothingActive(t, st, "alice")
+}
