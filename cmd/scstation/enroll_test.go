@@ -171,3 +171,41 @@ func TestManagedCardCommands(t *testing.T) {
 		t.Error("card not erased")
 	}
 }
+
+// TestEnrollWithOfficerCardInReader: the first officer is made on a card in
+// one pcscd reader (init --officer --officer-reader), signs in from it, and
+// enrolls the user's card found in the other reader.
+func TestEnrollWithOfficerCardInReader(t *testing.T) {
+	ovs, err := virtual.NewState(5001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	officerReader := cardtest.Attach(t, virtual.New(ovs, ""))
+	dir := filepath.Join(t.TempDir(), "station")
+	r := must(t, 0, run(t, "97531864\n", "--dir", dir, "init", "--domain", "example.test", "--no-passphrase",
+		"--officer", "olga", "--officer-reader", officerReader, "--officer-pin-stdin"))
+	if !strings.Contains(r.stdout, "("+officerReader+")") {
+		t.Fatalf("init --officer-reader:\n%s", r.stdout)
+	}
+	must(t, 0, run(t, "", "--dir", dir, "user", "add", "alice", "--upn", "alice@example.test", "--mail", "alice@example.test"))
+	uvs, err := virtual.NewState(5002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userReader := cardtest.Attach(t, virtual.New(uvs, ""))
+	// A wrong officer PIN is refused with the tries left.
+	r = must(t, 1, run(t, "86420975\n13572468\n", "--dir", dir, "enroll", "--user", "alice", "--template", "smartcard-logon",
+		"--reader", userReader, "--officer", "olga", "--officer-reader", officerReader, "--officer-pin-stdin", "--pin-stdin"))
+	if !strings.Contains(r.stderr, "wrong PIN — 2 tries left") {
+		t.Errorf("wrong officer PIN: %s", r.stderr)
+	}
+	r = must(t, 0, run(t, "97531864\n13572468\n", "--dir", dir, "enroll", "--user", "alice", "--template", "smartcard-logon",
+		"--reader", userReader, "--officer", "olga", "--officer-reader", officerReader, "--officer-pin-stdin", "--pin-stdin"))
+	if !strings.Contains(r.stdout, "enrolled for alice") || !strings.Contains(r.stdout, userReader) {
+		t.Fatalf("enroll:\n%s", r.stdout)
+	}
+	r = must(t, 0, run(t, "", "--dir", dir, "ca", "list", "--user", "alice"))
+	if !strings.Contains(r.stdout, "smartcard-logon") {
+		t.Errorf("ca list:\n%s", r.stdout)
+	}
+}
