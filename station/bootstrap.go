@@ -139,8 +139,13 @@ func (s *Station) SignInVirtual(ctx context.Context, user, pin string) (*Officer
 }
 
 // ensureDemoOfficer gives a demo directory its officer on a virtual card,
-// unless the officer has an active card already.
-func (s *Station) ensureDemoOfficer() error {
+// unless the officer has an active card already. A demo directory whose
+// officer card file exists is left alone without opening any database
+// (another process, such as serve, may hold them).
+func (s *Station) ensureDemoOfficer(created bool) error {
+	if _, err := os.Stat(s.VirtualCardPath(DemoOfficer)); err == nil && !created {
+		return nil
+	}
 	inv, err := s.Inventory()
 	if err != nil {
 		return err

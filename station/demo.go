@@ -31,7 +31,7 @@ func Demo(dir string, log *slog.Logger) (st *Station, created bool, err error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
 		st, err := Open(dir, log)
 		if err == nil {
-			err = st.ensureDemoOfficer()
+			err = st.ensureDemoOfficer(false)
 		}
 		if err != nil && st != nil {
 			st.Close()
@@ -54,7 +54,7 @@ func Demo(dir string, log *slog.Logger) (st *Station, created bool, err error) {
 			return nil, false, err
 		}
 	}
-	if err := st.ensureDemoOfficer(); err != nil {
+	if err := st.ensureDemoOfficer(true); err != nil {
 		st.Close()
 		return nil, false, err
 	}
