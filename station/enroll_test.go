@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -611,6 +613,42 @@ func TestEnrollCancelled(t *testing.T) {
 	var ee *EnrollError
 	if !errors.As(err, &ee) || !errors.Is(err, context.Canceled) || ee.Step != "write" || len(ee.Revoked) != 1 {
 		t.Fatalf("cancelled enrollment: %v", err)
+	}
+	checkNothingActive(t, st, "alice")
+}
+
+// TestEnrollPublicationFails: a certificate the CA issued but could not
+// publish is revoked and the enrollment fails (here a standalone station
+// whose publication directory has become unwritable).
+func TestEnrollPublicationFails(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Init(dir, InitOptions{Domain: "example.test", Standalone: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, _ := st.Directory()
+	if _, err := d.AddUser(DemoUsers[1]); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := st.BootstrapOfficer(ctx, OfficerOptions{User: "olga", PIN: "97531864"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SignInVirtual(ctx, "olga", "97531864"); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, publishedDir)
+	_, err = st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 14), PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "requests" {
+				os.RemoveAll(pub)
+				os.WriteFile(pub, []byte("not a directory"), 0o600)
+			}
+		}})
+	var ee *EnrollError
+	if !errors.As(err, &ee) || ee.Step != "issue" || len(ee.Revoked) != 1 || !strings.Contains(err.Error(), "not published") {
+		t.Fatalf("want a publication failure with the certificate revoked: %v", err)
 	}
 	checkNothingActive(t, st, "alice")
 }
