@@ -276,33 +276,41 @@ func (s *Station) ResetCard(ctx context.Context, ref CardRef, detail string) (re
 	if err := m.p.Reset(); err != nil {
 		return nil, err
 	}
-	// A new CHUID: the blank card comes back as a new card, not as the
-	// terminated one.
-	alg, err := m.p.ManagementKeyAlgorithm()
-	if errors.Is(err, card.ErrNotSupported) {
-		alg = card.MgmtTDES
-	} else if err != nil {
-		return nil, err
-	}
-	if err := m.p.AuthenticateManagementKey(alg, card.DefaultManagementKey); err != nil {
-		return nil, err
-	}
-	chuid, err := card.NewCHUID()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.p.SetCHUID(chuid); err != nil {
-		return nil, err
-	}
+	// The card is blank: its record ends now, whatever happens next.
 	inv, _ := s.Inventory()
 	if res.Card, err = inv.Transition(m.id, inventory.Terminated, o.Actor(), "card.reset", detail); err != nil {
 		return nil, err
+	}
+	// A new CHUID, so that the blank card comes back as a new card even
+	// where a reset keeps the old one (YubiKeys and the emulator drop or
+	// renew it; the enrollment writes one to a card without).
+	if err := s.newCHUID(m.p); err != nil {
+		s.Log.Warn("reset card: no new CHUID written", "card", m.id, "err", err)
+		detail = strings.TrimPrefix(detail+"; no new CHUID written: "+err.Error(), "; ")
 	}
 	base.Outcome, base.Detail = audit.OK, strings.TrimPrefix(detail+": card erased, record terminated", ": ")
 	if err := s.Record(base); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// newCHUID writes a fresh CHUID to a card with the factory management key.
+func (s *Station) newCHUID(p *card.PIV) error {
+	alg, err := p.ManagementKeyAlgorithm()
+	if errors.Is(err, card.ErrNotSupported) {
+		alg = card.MgmtTDES
+	} else if err != nil {
+		return err
+	}
+	if err := p.AuthenticateManagementKey(alg, card.DefaultManagementKey); err != nil {
+		return err
+	}
+	chuid, err := card.NewCHUID()
+	if err != nil {
+		return err
+	}
+	return p.SetCHUID(chuid)
 }
 
 // RenewRequest asks for new keys and certificates on an active card.
