@@ -113,13 +113,15 @@ func (s *Station) authenticate(m *managedCard) error {
 	if err != nil {
 		return err
 	}
-	if err := m.p.AuthenticateManagementKey(alg, k); err != nil {
-		if errors.Is(err, card.ErrWrongManagementKey) {
-			return fmt.Errorf("%w: the card %s does not have this station's management key", err, m.id)
-		}
-		return err
+	err = m.p.AuthenticateManagementKey(alg, k)
+	if errors.Is(err, card.ErrWrongManagementKey) && m.rec.State == inventory.Uninitialized {
+		// An enrollment that stopped before the station's key was set.
+		err = m.p.AuthenticateManagementKey(alg, card.DefaultManagementKey)
 	}
-	return nil
+	if errors.Is(err, card.ErrWrongManagementKey) {
+		return fmt.Errorf("%w: the card %s does not have this station's management key", err, m.id)
+	}
+	return err
 }
 
 func requireState(c *inventory.Card, want string, states ...inventory.State) error {

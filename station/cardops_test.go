@@ -213,3 +213,36 @@ func TestReplaceCard(t *testing.T) {
 		t.Errorf("audit: %v", acts)
 	}
 }
+
+// TestResetUnfinishedCard: a card whose enrollment stopped part-way (with
+// or without the station's management key set) is reset and terminated.
+func TestResetUnfinishedCard(t *testing.T) {
+	for _, after := range []string{"record", "secure"} {
+		t.Run(after, func(t *testing.T) {
+			st := demoStation(t)
+			ctx := context.Background()
+			vc := blankCard(t, 51)
+			_, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc, PIN: alicePIN,
+				Progress: func(s Step) {
+					if s.Name == after {
+						vc.Close()
+					}
+				}})
+			var ee *EnrollError
+			if !errors.As(err, &ee) {
+				t.Fatal(err)
+			}
+			c := again(vc)
+			if _, err := st.ResetCard(ctx, CardRef{Card: c}, ""); err != nil {
+				t.Fatal(err)
+			}
+			inv, _ := st.Inventory()
+			if rec, _ := inv.Get(ee.CardID); rec.State != inventory.Terminated {
+				t.Fatalf("record %s", rec.State)
+			}
+			if len(c.State().Keys) > 1 {
+				t.Fatal("card not erased")
+			}
+		})
+	}
+}
