@@ -577,7 +577,8 @@ func outcome(err error) string {
 	)
 	switch {
 	case errors.As(err, &ae), errors.As(err, &cse), errors.As(err, &nme), errors.As(err, &age),
-		errors.Is(err, card.ErrWeakPIN), errors.Is(err, card.ErrBlocked), errors.Is(err, ErrNotSignedIn):
+		errors.Is(err, card.ErrWeakPIN), errors.Is(err, card.ErrBlocked), errors.Is(err, ErrNotSignedIn),
+		errors.Is(err, card.ErrWrongManagementKey):
 		return audit.Refused
 	}
 	return Outcome(err)

@@ -652,3 +652,49 @@ func TestEnrollPublicationFails(t *testing.T) {
 	}
 	checkNothingActive(t, st, "alice")
 }
+
+// TestEnrollForeignAndBareCards: a card another system administers is
+// refused untouched; a card without CHUID or CCC gets them.
+func TestEnrollForeignAndBareCards(t *testing.T) {
+	st := demoStation(t)
+	ctx := context.Background()
+	other := bytes.Repeat([]byte{7}, 24)
+	vs, err := virtual.NewState(61, virtual.WithManagementKey(virtual.AlgAES192, other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := virtual.New(vs, "")
+	_, err = st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: vc, PIN: alicePIN})
+	if !errors.Is(err, card.ErrWrongManagementKey) {
+		t.Fatalf("foreign card: %v", err)
+	}
+	if got := vc.State(); !bytes.Equal(got.ManagementKey, other) || string(got.PIN) != card.DefaultPIN || len(got.Keys) > 1 {
+		t.Fatal("the foreign card was changed")
+	}
+	inv, _ := st.Inventory()
+	if cards, _ := inv.List(inventory.Query{}); len(cards) != 1 { // the officer's own card
+		t.Fatalf("%d cards in the inventory", len(cards))
+	}
+	if acts := auditActions(t, st, audit.Query{Action: "card.enroll"}); !slices.Contains(acts, "card.enroll:refused") {
+		t.Errorf("audit: %v", acts)
+	}
+
+	bare, err := virtual.NewState(62)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(bare.Objects, virtual.TagCHUID)
+	delete(bare.Objects, virtual.TagCCC)
+	bc := virtual.New(bare, "")
+	res, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: bc, PIN: alicePIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bc.State()
+	if got.Objects[virtual.TagCHUID] == nil || got.Objects[virtual.TagCCC] == nil {
+		t.Fatal("CHUID or CCC not written")
+	}
+	if want := "guid:" + fmt.Sprintf("%x", got.GUID()); res.CardID != want {
+		t.Fatalf("card ID %s, want %s", res.CardID, want)
+	}
+}
