@@ -493,9 +493,22 @@ func TestOfficerCardRemoved(t *testing.T) {
 	if _, err := st.Officer(); err != nil {
 		t.Fatal(err)
 	}
+	st.CardGone("another reader")
+	if _, err := st.Officer(); err != nil {
+		t.Fatalf("another reader's card ended the session: %v", err)
+	}
 	c.Close()
 	if _, err := st.Officer(); !errors.Is(err, ErrNotSignedIn) {
 		t.Fatalf("officer after the card went away: %v", err)
+	}
+	// Signed in again, then told by the monitor that the card is gone.
+	c2, _ := st.VirtualCard(DemoOfficer)
+	if _, err := st.SignInCard(context.Background(), c2, "officer reader", DemoOfficerPIN); err != nil {
+		t.Fatal(err)
+	}
+	st.CardGone("officer reader")
+	if _, err := st.Officer(); !errors.Is(err, ErrNotSignedIn) {
+		t.Fatalf("officer after CardGone: %v", err)
 	}
 	_, err = st.Enroll(context.Background(), EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 8), PIN: alicePIN})
 	if !errors.Is(err, ErrNotSignedIn) {

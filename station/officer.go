@@ -257,3 +257,15 @@ func (s *Station) signOut(only *Officer, detail string) {
 		s.Log.Error("audit of officer sign-out failed", "err", err)
 	}
 }
+
+// CardGone tells the station that the card in reader was removed (the
+// front that runs the card.Monitor calls it on CardRemoved): when it was
+// the officer's card, the session ends at once, audited.
+func (s *Station) CardGone(reader string) {
+	s.enroll.mu.Lock()
+	o := s.enroll.officer
+	s.enroll.mu.Unlock()
+	if o != nil && o.Reader == reader {
+		s.signOut(o, "the officer card was removed from "+reader)
+	}
+}
