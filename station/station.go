@@ -159,7 +159,7 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	if err := saveConfig(dir, cfg); err != nil {
 		return nil, err
 	}
-	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now}
+	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now, Actor: DefaultActor()}
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
