@@ -56,8 +56,9 @@ type Station struct {
 	Config *Config
 	Log    *slog.Logger
 	Now    func() time.Time
-	// Actor is who the audit log says acts: "cli:<os user>" by default;
-	// the TUI and SSH fronts set their own ("officer:alice", "ssh:SHA256:...").
+	// Actor is who the audit log says acts; empty means DefaultActor()
+	// ("cli:<os user>"). The TUI and SSH fronts set their own
+	// ("officer:alice", "ssh:SHA256:...").
 	Actor string
 	// CRLPassphrase, when set, unlocks an encrypted CA key without a
 	// prompt so that card lifecycle actions can publish a fresh CRL.
@@ -203,11 +204,12 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now, Actor: DefaultActor()}, nil
+	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now}, nil
 }
 
 // Close closes whatever databases the station opened.
-func (s *Station) Close() error {
+func (s *Station) Close() (err error) {
+	defer func() { err = errors.Join(err, s.closeRecords()) }()
 	var errs []error
 	s.SignOut()
 	if s.db != nil {
@@ -216,7 +218,6 @@ func (s *Station) Close() error {
 	if s.users != nil {
 		errs = append(errs, s.users.Close())
 	}
-	errs = append(errs, s.closeRecords())
 	s.db, s.users, s.ca, s.caKey = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
