@@ -162,9 +162,6 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 		return nil, err
 	}
 	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now, Actor: DefaultActor()}
-	if _, err := s.masterSecret(); err != nil {
-		return nil, err
-	}
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
@@ -176,6 +173,10 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 		if _, err := s.ServiceTLS(nil); err != nil {
 			return nil, err
 		}
+	}
+	// The master secret of the cards this station will manage.
+	if _, err := s.masterSecret(); err != nil {
+		return nil, err
 	}
 	s.Log.Info("data directory created", "dir", dir, "realm", cfg.Realm, "domain", cfg.Domain)
 	return s, nil
