@@ -719,6 +719,11 @@ func (c *Client) toUser(e *ldap.Entry) *User {
 		Certificates: rawValues(e, m.Certificate), Groups: stringValues(e, m.MemberOf),
 		AltSecurityIdentities: stringValues(e, m.AltSecurityIdentities),
 	}
+	if u.DisplayName == "" {
+		// Many OpenLDAP entries have a cn (inetOrgPerson needs one) and
+		// no displayName: the cn is then the person's name.
+		u.DisplayName = firstValue(e, m.CommonName)
+	}
 	if sid := rawValues(e, m.SID); len(sid) > 0 {
 		if s, err := SIDString(sid[0]); err == nil {
 			u.SID = s
