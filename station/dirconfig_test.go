@@ -3,15 +3,18 @@ package station
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -218,6 +221,11 @@ func TestExternalDirectory(t *testing.T) {
 	if _, err := c.PKINIT(ctx, "erin@example.test", kdc.PKINITOptions{Enterprise: true}); err != nil {
 		t.Fatalf("logon by UPN: %v", err)
 	}
+	// MIT kinit, with the certificate and key as a FILE: identity.
+	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err != nil {
+		t.Fatal(err)
+	}
+
 	// The KDC asks slapd each time: once erin's UPN changes there, the
 	// certificate's UPN names nobody (the pkinit SAN still names erin),
 	// and once erin is gone, erin cannot log on.
@@ -246,6 +254,9 @@ func TestExternalDirectory(t *testing.T) {
 	}
 	if _, err := c.PKINIT(ctx, "erin", kdc.PKINITOptions{}); !errors.As(err, &re) || re.Code != kdc.ErrCPrincipalUnknown {
 		t.Fatalf("logon of a user deleted from slapd: %v", err)
+	}
+	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "not found in Kerberos database") {
+		t.Fatalf("kinit of a user deleted from slapd: %v", err)
 	}
 }
 
@@ -330,4 +341,50 @@ func TestServeExternalBind(t *testing.T) {
 	if err := l.Bind(alice.DN, "alice-password-1"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// kinitFile logs principal on with MIT kinit against the KDC at addr; it
+// returns kinit's refusal, if any.
+func kinitFile(t *testing.T, addr string, root, cert *x509.Certificate, key crypto.Signer, principal string) error {
+	t.Helper()
+	kinit := testpeer.Path(t, "kinit")
+	plugins, _ := filepath.Glob("/usr/lib/*/krb5/plugins/preauth/pkinit.so")
+	if len(plugins) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
+		}
+		t.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
+	}
+	dir := t.TempDir()
+	anchor := pkitest.WritePEM(t, dir, "root.pem", root)
+	conf := filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(conf, []byte(`[libdefaults]
+	default_realm = EXAMPLE.TEST
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	udp_preference_limit = 1
+[realms]
+	EXAMPLE.TEST = {
+		kdc = `+addr+`
+		pkinit_anchors = FILE:`+anchor+`
+	}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ident := "FILE:" + pkitest.WritePEM(t, dir, "user.pem", cert) + "," + pkitest.WritePEM(t, dir, "user.key", key)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kinit, "-X", "X509_user_identity="+ident, principal)
+	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+conf, "KRB5_KDC_PROFILE=/dev/null", "KRB5RCACHEDIR="+dir,
+		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5_TRACE="+filepath.Join(dir, "trace"))
+	cmd.Stdin = strings.NewReader("")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		trace, _ := os.ReadFile(filepath.Join(dir, "trace"))
+		return fmt.Errorf("kinit %s: %v\n%s\n%s", principal, err, out, trace)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "ccache")); err != nil || st.Size() == 0 {
+		t.Fatalf("kinit wrote no credential cache: %v", err)
+	}
+	return nil
 }
