@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -387,4 +388,83 @@ func kinitFile(t *testing.T, addr string, root, cert *x509.Certificate, key cryp
 		t.Fatalf("kinit wrote no credential cache: %v", err)
 	}
 	return nil
+}
+
+// TestExternalDirectoryCertificateBind: the station binds to slapd with a
+// client certificate from its own CA (SASL EXTERNAL; [directory]
+// client_cert and client_key, relative to the data directory), and still
+// issues from and publishes to slapd.
+func TestExternalDirectoryCertificateBind(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Init(dir, InitOptions{Domain: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { st.Close() }()
+	chain, err := st.CAChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := "dc=example,dc=test"
+	stationDN := "uid=station,ou=people," + suffix
+	slapd := ldaptest.NewSlapd(t, ldaptest.SlapdOptions{
+		TLS: true, ClientCAs: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[len(chain)-1].Raw}),
+		// Logon certificates from the station CA name dc=test,dc=example,cn=NAME.
+		AuthzRegexp: [][2]string{{"^cn=([^,]+),dc=example,dc=test$", "ldap:///ou=people,dc=example,dc=test??one?(cn=$1)"}},
+		Database:    []string{`access to * by dn.exact="` + stationDN + `" write by * read`},
+		LDIF: "dn: " + suffix + "\nobjectClass: top\nobjectClass: domain\ndc: example\n\n" +
+			"dn: ou=people," + suffix + "\nobjectClass: organizationalUnit\nou: people\n\n" + erinLDIF +
+			"dn: " + stationDN + "\nobjectClass: inetOrgPerson\nobjectClass: upnPrincipal\nuid: station\ncn: Station Service\nsn: Service\n" +
+			"userPrincipalName: station@example.test\n\n",
+	})
+	tmpl := pki.DefaultTemplates()[0]
+	tmpl.SID = false
+	if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "smartcard-logon.toml"), tmpl); err != nil {
+		t.Fatal(err)
+	}
+	// First with a password, to issue the station its own certificate
+	// (the CA takes the station's entry from slapd too).
+	st.Config.Directory = DirectoryConfig{Mode: DirectoryLDAP, URL: slapd.LDAPSURL, CAFile: slapd.CACertFile,
+		BindDN: slapd.RootDN, PasswordFile: slapd.PasswordFile, BaseDN: suffix, Flavor: directory.ProfileOpenLDAP}
+	reopen := func() {
+		t.Helper()
+		if err := st.Config.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := saveConfig(dir, st.Config); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if st, err = Open(dir, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopen()
+	key, csr := pkitest.NewCSR(t, pki.P256)
+	issued, err := st.Issue(context.Background(), nil, "smartcard-logon", csr, "station", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkitest.WritePEM(t, dir, "ldap-client.pem", issued.Chain)
+	pkitest.WritePEM(t, dir, "ldap-client.key", key)
+	st.Config.Directory.BindDN, st.Config.Directory.PasswordFile = "", ""
+	st.Config.Directory.ClientCert, st.Config.Directory.ClientKey = "ldap-client.pem", "ldap-client.key"
+	reopen()
+	d, err := st.UserDirectory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.(*directory.Client).WhoAmI(context.Background())
+	if err != nil || id != "dn:"+stationDN {
+		t.Fatalf("the station is bound as %q (%v), want dn:%s", id, err, stationDN)
+	}
+	_, csr2 := pkitest.NewCSR(t, pki.P256)
+	issued, err = st.Issue(context.Background(), nil, "smartcard-logon", csr2, "erin", "")
+	if err != nil || issued.PublishErr != nil {
+		t.Fatalf("issue: %v; publication: %v", err, issued.PublishErr)
+	}
+	certs, err := d.UserCertificates(context.Background(), "erin")
+	if err != nil || len(certs) != 1 || !bytes.Equal(certs[0], issued.Certificate.Raw) {
+		t.Fatalf("certificates on erin's slapd entry: %d, %v", len(certs), err)
+	}
 }
