@@ -134,6 +134,9 @@ func (s *Station) KDCIdentity(pass PassphraseFunc) ([]*x509.Certificate, crypto.
 	if err != nil {
 		return nil, nil, fmt.Errorf("station: issuing the KDC certificate: %w", err)
 	}
+	if err := s.recordIssued(issueRecordBy("station", "kdc", host), issued); err != nil {
+		return nil, nil, err
+	}
 	keyPEM, err := pki.MarshalPrivateKey(key)
 	if err != nil {
 		return nil, nil, err
