@@ -204,7 +204,7 @@ func (s *Station) NewKDC(opts KDCOptions) (*kdc.KDC, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.Directory()
+	users, err := s.UserDirectory()
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,7 @@ type Station struct {
 
 	db    *pki.DB
 	users *directory.Store
+	ext   *directory.Client // the external directory, when configured
 	ca    *pki.CA
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
@@ -219,7 +220,10 @@ func (s *Station) Close() (err error) {
 	if s.users != nil {
 		errs = append(errs, s.users.Close())
 	}
-	s.db, s.users, s.ca, s.caKey = nil, nil, nil, nil
+	if s.ext != nil {
+		errs = append(errs, s.ext.Close())
+	}
+	s.db, s.users, s.ext, s.ca, s.caKey = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -428,8 +432,13 @@ func (s *Station) CADB() (*pki.DB, error) {
 	return s.db, nil
 }
 
-// Directory opens the user directory.
+// Directory opens the embedded directory store. A station configured with
+// an external directory has none in use: ErrExternalDirectory (see
+// UserDirectory).
 func (s *Station) Directory() (*directory.Store, error) {
+	if s.Config.Directory.External() {
+		return nil, ErrExternalDirectory
+	}
 	if s.users == nil {
 		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
 			return nil, err
@@ -463,7 +472,7 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.Directory()
+	users, err := s.UserDirectory()
 	if err != nil {
 		return nil, err
 	}
@@ -645,10 +654,10 @@ func (s *Station) PublishCRL(pass PassphraseFunc) (*x509.RevocationList, error) 
 }
 
 // userStore adapts the directory to the CA's UserStore.
-type userStore struct{ d *directory.Store }
+type userStore struct{ d directory.Directory }
 
-func (u userStore) LookupUser(_ context.Context, name string) (*pki.User, error) {
-	e, err := u.d.User(name)
+func (u userStore) LookupUser(ctx context.Context, name string) (*pki.User, error) {
+	e, err := u.d.LookupUser(ctx, name)
 	if errors.Is(err, directory.ErrNoSuchUser) {
 		return nil, pki.ErrUnknownUser
 	}
@@ -659,10 +668,10 @@ func (u userStore) LookupUser(_ context.Context, name string) (*pki.User, error)
 }
 
 // directoryPublisher puts certificates on the user's entry (userCertificate).
-type directoryPublisher struct{ d *directory.Store }
+type directoryPublisher struct{ d directory.Directory }
 
-func (p directoryPublisher) Publish(_ context.Context, user *pki.User, rec *pki.Record) error {
-	return p.d.AddCertificate(user.Name, rec.DER)
+func (p directoryPublisher) Publish(ctx context.Context, user *pki.User, rec *pki.Record) error {
+	return p.d.PublishCertificate(ctx, user.Name, rec.DER)
 }
 
 // TemplatesDir holds the site's template files (*.toml).
