@@ -65,11 +65,17 @@ func (s *Station) BootstrapOfficer(ctx context.Context, opts OfficerOptions) (*E
 	if err := CheckPIN(opts.PIN); err != nil {
 		return nil, err
 	}
-	d, err := s.Directory()
+	users, err := s.UserDirectory()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.User(opts.User); errors.Is(err, directory.ErrNoSuchUser) {
+	if _, err := users.LookupUser(ctx, opts.User); errors.Is(err, directory.ErrNoSuchUser) {
+		// The embedded directory gets the officer; an external one must
+		// have them already.
+		d, derr := s.Directory()
+		if derr != nil {
+			return nil, fmt.Errorf("station: officer %s is not in the directory: %w", opts.User, err)
+		}
 		addr := opts.User + "@" + s.Config.Domain
 		if _, err := d.AddUser(directory.User{Name: opts.User, UPN: addr, Mail: addr, DisplayName: opts.DisplayName}); err != nil {
 			return nil, err

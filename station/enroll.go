@@ -278,11 +278,11 @@ func (e *enrollment) check(ctx context.Context) error {
 		}
 		e.res.Slots = append(e.res.Slots, slot)
 	}
-	d, err := e.s.Directory()
+	d, err := e.s.UserDirectory()
 	if err != nil {
 		return err
 	}
-	if _, err := d.User(req.User); err != nil {
+	if _, err := d.LookupUser(ctx, req.User); err != nil {
 		return err
 	}
 	inv, err := e.s.Inventory()
