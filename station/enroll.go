@@ -677,3 +677,30 @@ func (e *enrollment) fail(cause error) error {
 	}
 	return ee
 }
+
+// CardTemplate is a template that can go on a card, and the slot it takes.
+type CardTemplate struct {
+	Template *pki.Template
+	Slot     card.Slot
+}
+
+// CardTemplates lists the CA's templates an officer can enroll on a card
+// (agent-requestable, with a logon or mail key usage), sorted by name.
+func (s *Station) CardTemplates(pass PassphraseFunc) ([]CardTemplate, error) {
+	ca, err := s.CA(pass)
+	if err != nil {
+		return nil, err
+	}
+	var out []CardTemplate
+	for _, t := range ca.Templates() {
+		if t.Host || !slices.Contains(t.Requesters, pki.RequesterAgent) {
+			continue
+		}
+		slot, err := slotFor(t)
+		if err != nil {
+			continue
+		}
+		out = append(out, CardTemplate{Template: t, Slot: slot})
+	}
+	return out, nil
+}

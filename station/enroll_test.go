@@ -711,3 +711,19 @@ func TestEnrollForeignAndBareCards(t *testing.T) {
 		t.Fatalf("card ID %s, want %s", res.CardID, want)
 	}
 }
+
+func TestCardTemplates(t *testing.T) {
+	st := demoStation(t)
+	ts, err := st.CardTemplates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ct := range ts {
+		got = append(got, ct.Template.Name+":"+ct.Slot.String())
+	}
+	want := []string{"smartcard-logon:9A", "smartcard-user:9A", "smime-encryption:9D", "smime-signing:9C"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("card templates %v, want %v", got, want)
+	}
+}
