@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/internal/atomicfile"
+	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/pki"
 )
 
@@ -54,12 +56,40 @@ type Station struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	db    *pki.DB
-	users *directory.Store
-	ca    *pki.CA
+	// The databases, shared with borrowed stations (see Borrow).
+	shared *stores
+	// borrowed stations close nothing.
+	borrowed bool
+
+	mu sync.Mutex // guards ca and caKey
+	ca *pki.CA
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
+}
+
+// stores are the open databases of a data directory. A bbolt file belongs
+// to one process, so they are opened once, lazily, and shared by everything
+// in the process that works on the directory (the services, and commands
+// forwarded over the control socket).
+type stores struct {
+	mu    sync.Mutex
+	db    *pki.DB
+	users *directory.Store
+	kdc   *kdc.Store
+}
+
+func newStation(dir string, cfg *Config, log *slog.Logger) *Station {
+	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now, shared: &stores{}}
+}
+
+// Borrow returns a view of the station for one forwarded command: it
+// shares the open databases, logs to log, and must prove the CA
+// passphrase itself (the CA unlocked for the services is not handed on).
+// Closing it closes nothing. The configuration is shared and must not be
+// changed through it.
+func (s *Station) Borrow(log *slog.Logger) *Station {
+	return &Station{Dir: s.Dir, Config: s.Config, Log: logger(log), Now: s.Now, shared: s.shared, borrowed: true}
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -144,7 +174,7 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	if err := saveConfig(dir, cfg); err != nil {
 		return nil, err
 	}
-	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now}
+	s := newStation(dir, cfg, opts.Log)
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
@@ -184,19 +214,29 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now}, nil
+	return newStation(dir, cfg, log), nil
 }
 
-// Close closes whatever databases the station opened.
+// Close closes whatever databases the station opened; on a borrowed
+// station it only forgets the unlocked CA.
 func (s *Station) Close() error {
+	s.mu.Lock()
+	s.ca, s.caKey = nil, nil
+	s.mu.Unlock()
+	if s.borrowed {
+		return nil
+	}
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	var errs []error
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
+	if sh.db != nil {
+		errs = append(errs, sh.db.Close())
 	}
-	if s.users != nil {
-		errs = append(errs, s.users.Close())
+	if sh.users != nil {
+		errs = append(errs, sh.users.Close())
 	}
-	s.db, s.users, s.ca, s.caKey = nil, nil, nil, nil
+	sh.db, sh.users, sh.kdc = nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -294,7 +334,9 @@ func (s *Station) InitCA(opts CAOptions) (*InitResult, error) {
 	if err := atomicfile.Write(s.path(caKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	s.caKey = key
+	s.mu.Unlock()
 	if err := saveConfig(s.Dir, s.Config); err != nil {
 		return nil, err
 	}
@@ -395,19 +437,25 @@ func (s *Station) CRLPath() string { return s.path(caCRLFile) }
 
 // CADB opens the issued-certificate database (without the CA key).
 func (s *Station) CADB() (*pki.DB, error) {
-	if s.db == nil {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.db == nil {
 		db, err := pki.OpenDB(s.path(caDBFile))
 		if err != nil {
 			return nil, err
 		}
-		s.db = db
+		sh.db = db
 	}
-	return s.db, nil
+	return sh.db, nil
 }
 
 // Directory opens the user directory.
 func (s *Station) Directory() (*directory.Store, error) {
-	if s.users == nil {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.users == nil {
 		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
 			return nil, err
 		}
@@ -415,22 +463,26 @@ func (s *Station) Directory() (*directory.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.users = u
+		sh.users = u
 	}
-	return s.users, nil
+	return sh.users, nil
 }
 
 // CA unlocks the CA key (asking pass for the passphrase if it is encrypted)
 // and returns the CA.
 func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
-	if s.ca != nil {
-		return s.ca, nil
+	s.mu.Lock()
+	ca, key := s.ca, s.caKey
+	s.mu.Unlock()
+	if ca != nil {
+		return ca, nil
 	}
+	// The lock is not held while the passphrase is asked for: a prompt
+	// may wait on a person.
 	chain, err := s.CAChain()
 	if err != nil {
 		return nil, err
 	}
-	key := s.caKey
 	if key == nil {
 		if key, err = s.loadKey(pass); err != nil {
 			return nil, err
@@ -453,7 +505,7 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		pub = pki.FilePublisher{Dir: s.path(publishedDir)}
 	}
 	base := s.Config.CA.BaseURL
-	ca, err := pki.New(pki.Config{
+	ca, err = pki.New(pki.Config{
 		Signer: key, Chain: chain, DB: db, Templates: templates,
 		Users: userStore{users}, Publisher: pub,
 		Realm: s.Config.Realm, Domain: s.Config.Domain,
@@ -464,8 +516,12 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ca = ca
-	return ca, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ca == nil {
+		s.ca = ca
+	}
+	return s.ca, nil
 }
 
 // ErrPassphrase is returned when the CA key cannot be unlocked.
