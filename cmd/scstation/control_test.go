@@ -20,6 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/card/cardtest"
+	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/station"
 )
@@ -408,4 +411,44 @@ func TestServeAfterCrash(t *testing.T) {
 	if !strings.Contains(r.stdout, "alice") || !strings.Contains(r.stdout, "bob") {
 		t.Errorf("user list:\n%s", r.stdout)
 	}
+}
+
+// TestControlCard: card commands beside serve run in serve, against the
+// real pcscd and a virtual card; PINs cross the socket on standard input
+// and reach neither serve's log nor the output.
+func TestControlCard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	vs, err := virtual.NewState(4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := cardtest.Attach(t, virtual.New(vs, ""))
+	work := t.TempDir()
+	bin := buildBinary(t, work)
+	dir := filepath.Join(work, "st")
+	must(t, 0, run(t, "", "init", "--domain", "example.test", "--no-passphrase", "--dir", dir))
+	serve, _, logs := startServe(t, bin, dir, work)
+	const pin = "75318642"
+	rf := "--reader=" + reader
+	r := must(t, 0, runBin(t, bin, work, "", nil, "card", "status", rf, "--dir", dir))
+	contains(t, "card status", r.stdout, "serial          4242", "PIN             3 tries left (factory default)")
+	r = must(t, 1, runBin(t, bin, work, "000000\n"+pin+"\n", nil, "card", "pin", "change", "--pin-stdin", rf, "--dir", dir))
+	contains(t, "wrong PIN", r.stderr, "wrong PIN", "2 tries left")
+	r = must(t, 0, runBin(t, bin, work, card.DefaultPIN+"\n"+pin+"\n", nil, "card", "pin", "change", "--pin-stdin", rf, "--dir", dir))
+	if strings.Contains(r.stdout+r.stderr, pin) {
+		t.Error("the PIN appeared in the output")
+	}
+	stopServe(t, serve)
+	if l := logs.String(); strings.Contains(l, pin) || strings.Contains(l, card.DefaultPIN) {
+		t.Error("a PIN appeared in serve's log")
+	} else if !strings.Contains(l, `command="card pin"`) {
+		t.Errorf("serve did not run the card commands:\n%s", l)
+	}
+	onCard(t, reader, func(p *card.PIV) {
+		if err := p.VerifyPIN(pin); err != nil {
+			t.Errorf("the new PIN: %v", err)
+		}
+	})
 }
