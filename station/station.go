@@ -56,7 +56,9 @@ type Station struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	// The databases, shared with borrowed stations (see Borrow).
+	// The databases, shared with borrowed stations (see Borrow). A new
+	// database (or any other state that must be one per process) goes into
+	// stores, not here: a field here is not shared with forwarded commands.
 	shared *stores
 	// borrowed stations close nothing.
 	borrowed bool
@@ -77,6 +79,10 @@ type stores struct {
 	db    *pki.DB
 	users *directory.Store
 	kdc   *kdc.Store
+
+	// crlMu keeps CRLs from being published out of order: the number is
+	// taken in the database, the file written after.
+	crlMu sync.Mutex
 }
 
 func newStation(dir string, cfg *Config, log *slog.Logger) *Station {
@@ -592,6 +598,8 @@ func (s *Station) PublishCRL(pass PassphraseFunc) (*x509.RevocationList, error) 
 	if err != nil {
 		return nil, err
 	}
+	s.shared.crlMu.Lock()
+	defer s.shared.crlMu.Unlock()
 	crl, err := ca.CRL()
 	if err != nil {
 		return nil, err
