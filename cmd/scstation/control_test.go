@@ -68,6 +68,7 @@ func startServe(t *testing.T, bin, dir, cwd string, extra ...string) (*exec.Cmd,
 	cmd := exec.Command(bin, append([]string{"serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--kdc", "127.0.0.1:0"}, extra...)...)
 	cmd.Dir = cwd
 	cmd.Env = append(os.Environ(), "SCSTATION_CA_PASSPHRASE=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdout, _ := cmd.StdoutPipe()
 	logs := newLockedBuffer()
 	cmd.Stderr = logs
@@ -111,6 +112,9 @@ func runBin(t *testing.T, bin, cwd, stdin string, env []string, args ...string) 
 	c.Dir = cwd
 	c.Env = append(append(os.Environ(), "SCSTATION_CA_PASSPHRASE="), env...)
 	c.Stdin = strings.NewReader(stdin)
+	// No controlling terminal, so that no prompt can wait on the
+	// developer's.
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
