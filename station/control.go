@@ -435,6 +435,11 @@ func serveSession(ctx context.Context, c *ControlConn, h ControlHandler, log *sl
 	defer c.Close()
 	c.c.SetReadDeadline(time.Now().Add(requestTimeout))
 	f, err := c.ReadFrame()
+	if errors.Is(err, io.EOF) {
+		// A client that only looked who holds the directory.
+		log.Debug("control connection closed without a request", "pid", c.PeerPID)
+		return
+	}
 	if err != nil || f.Type != FrameRequest {
 		log.Warn("control connection without a request", "pid", c.PeerPID, "err", err)
 		return
