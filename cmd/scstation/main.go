@@ -203,7 +203,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 // forwarded over the control socket), it lends out the open station.
 func (a *app) open() (*station.Station, error) {
 	if a.held != nil {
-		return a.held.Borrow(a.log), nil
+		st := a.held.Borrow(a.log)
+		// The same directory (checked in setup), named as the client
+		// named it, so that the paths it prints are the ones it knows.
+		st.Dir = a.dir
+		return st, nil
 	}
 	st, err := station.Open(a.dir, a.log)
 	if errors.Is(err, station.ErrNoDataDir) {
