@@ -49,10 +49,10 @@ func markControl(cmd *cobra.Command, mode string) *cobra.Command {
 	return cmd
 }
 
-// markControl marks the commands of the tree that do not simply go to the
+// markControlModes marks the commands of the tree that do not simply go to the
 // holder of the data directory. (New commands may instead wrap themselves
 // in runsLocally or refusedWhileHeld where they are made.)
-func (a *app) markControl(root *cobra.Command) {
+func (a *app) markControlModes(root *cobra.Command) {
 	// The root command is the full-screen station: it holds the directory.
 	refusedWhileHeld(root)
 	for _, c := range root.Commands() {

@@ -456,3 +456,39 @@ func TestControlCard(t *testing.T) {
 		}
 	})
 }
+
+// TestControlMode: which commands go to the holder of the data directory,
+// which run locally, and which are refused beside it.
+func TestControlMode(t *testing.T) {
+	root := (&app{}).rootCommand()
+	root.InitDefaultHelpCmd()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ca", "list"}, ""},
+		{[]string{"ca", "crl"}, ""},
+		{[]string{"user", "add"}, ""},
+		{[]string{"kdc", "service"}, ""},
+		{[]string{"card", "status"}, ""},
+		{[]string{"card", "pin", "change"}, ""},
+		{[]string{"ca", "init"}, controlRefuse},
+		{[]string{"init"}, controlRefuse},
+		{[]string{"demo"}, controlRefuse},
+		{[]string{"serve"}, controlRefuse},
+		{[]string{"vcard", "run"}, controlLocal},
+		{[]string{"bench", "ldap"}, controlLocal},
+		{[]string{"logon"}, controlLocal},
+		{[]string{"version"}, controlLocal},
+		{[]string{"help"}, controlLocal},
+		{[]string{"ca"}, controlLocal},
+	} {
+		cmd, _, err := root.Find(tc.args)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := controlMode(cmd); got != tc.want {
+			t.Errorf("%v: mode %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
