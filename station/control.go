@@ -404,13 +404,26 @@ func ServeControl(ctx context.Context, l *ControlListener, h ControlHandler, log
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, maxSessions)
+	var backoff time.Duration
 	for {
-		c, err := l.Accept()
+		uc, err := l.ln.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			// A refused peer or a transient failure ends one connection.
+			// Out of descriptors, say: wait a little, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Warn("control socket accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		c, err := newControlConn(uc)
+		if err != nil {
 			log.Warn("control connection refused", "err", err)
 			continue
 		}
@@ -648,6 +661,12 @@ var ErrHolderGone = errors.New("station: the process holding the data directory 
 // prompts, and returns the command's exit code. It closes c.
 func Forward(c *ControlConn, req *ControlRequest, fio ForwardIO) (int, error) {
 	defer c.Close()
+	if fio.Stdout == nil {
+		fio.Stdout = io.Discard
+	}
+	if fio.Stderr == nil {
+		fio.Stderr = io.Discard
+	}
 	req.Version = ControlVersion
 	data, err := json.Marshal(req)
 	if err != nil {
