@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/scstation/scstation/card"
@@ -489,6 +491,71 @@ func TestControlMode(t *testing.T) {
 		}
 		if got := controlMode(cmd); got != tc.want {
 			t.Errorf("%v: mode %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestFileFlagsMarked: every string flag that names a file, on a command
+// that may run in the holder of the data directory, is marked with
+// MarkFlagFilename, so that a relative name resolves against the client's
+// working directory (see the top of main.go).
+func TestFileFlagsMarked(t *testing.T) {
+	fileish := func(name string) bool {
+		switch name {
+		case "out", "in", "csr", "cert", "key", "chain", "ca", "state", "ccache", "keytab", "batch", "file", "input", "output":
+			return true
+		}
+		return strings.HasSuffix(name, "-file") || strings.HasSuffix(name, "-out") || strings.HasSuffix(name, "-dir")
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && controlMode(c) != controlLocal {
+			c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if f.Value.Type() != "string" || !fileish(f.Name) {
+					return
+				}
+				if _, ok := f.Annotations[cobra.BashCompFilenameExt]; !ok {
+					t.Errorf("%s --%s names a file but is not marked with MarkFlagFilename", c.CommandPath(), f.Name)
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk((&app{}).rootCommand())
+}
+
+// TestNoDirectTerminalOrEnv: command code reaches the terminal, the
+// environment and the standard streams only through the app (readSecret,
+// getenv, a.stdin...), which a forwarded command points at the client's.
+// Files of commands that never run in the holder are exempt.
+func TestNoDirectTerminalOrEnv(t *testing.T) {
+	exempt := map[string]bool{
+		"control.go": true, // the helpers themselves
+		"main.go":    true, // main wires os.Stdin/os.Stdout/os.Stderr
+		// Commands that run locally or are refused beside a holder.
+		"bench.go": true, "bench_kdc.go": true, "demo.go": true, "vcard.go": true, "logon.go": true,
+	}
+	forbidden := []string{`"/dev/tty"`, "os.Getenv(", "os.LookupEnv(", "os.Environ(", "os.Stdin", "os.Stdout", "os.Stderr", "term.ReadPassword(", "os.Getwd(", "os.Chdir("}
+	files, _ := filepath.Glob("*.go")
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || exempt[name] {
+			continue
+		}
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "//") {
+				continue
+			}
+			for _, f := range forbidden {
+				if strings.Contains(line, f) {
+					t.Errorf("%s:%d uses %s: use the app's helpers (see the top of main.go)", name, i+1, f)
+				}
+			}
 		}
 	}
 }

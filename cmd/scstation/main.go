@@ -26,8 +26,11 @@
 //   - reads the environment with a.getenv/a.lookupEnv; only SCSTATION_*
 //     variables travel with a forwarded command;
 //   - is wrapped in runsLocally(cmd) if it never opens the data directory's
-//     databases (cards, load generators), or refusedWhileHeld(cmd) if it
-//     cannot run beside a holder (init, serve, demo, the station).
+//     databases (load generators, the emulator), or refusedWhileHeld(cmd)
+//     if it cannot run beside a holder (init, serve, demo, the station).
+//
+// TestFileFlagsMarked and TestNoDirectTerminalOrEnv check the rules they
+// can; TestControlMode lists which commands go where.
 package main
 
 import (
