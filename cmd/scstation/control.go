@@ -19,6 +19,8 @@ import (
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/station/audit"
+	"github.com/scstation/scstation/station/inventory"
 )
 
 // How a command relates to the control socket (see the top of main.go).
@@ -272,7 +274,8 @@ func (a *app) runForwarded(st *station.Station) station.ControlHandler {
 // explainInUse adds to a "database in use" error what holds it: a process
 // without a control socket, which nobody can forward to.
 func (a *app) explainInUse(err error) error {
-	if !errors.Is(err, pki.ErrDatabaseInUse) && !errors.Is(err, directory.ErrInUse) {
+	if !errors.Is(err, pki.ErrDatabaseInUse) && !errors.Is(err, directory.ErrInUse) &&
+		!errors.Is(err, inventory.ErrInUse) && !errors.Is(err, audit.ErrInUse) {
 		return err
 	}
 	who := "another scstation command"
