@@ -86,9 +86,20 @@ func CARevocation(db *pki.DB, ca *x509.Certificate) kdc.RevocationChecker {
 }
 
 // KDCStore opens the KDC's key store, creating it (with new krbtgt keys)
-// on first use.
+// on first use. It is opened once and shared, so that changes made by
+// forwarded commands reach the running KDC.
 func (s *Station) KDCStore() (*kdc.Store, error) {
-	return kdc.OpenStore(s.path(kdcDir), s.Config.Realm)
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.kdc == nil {
+		st, err := kdc.OpenStore(s.path(kdcDir), s.Config.Realm)
+		if err != nil {
+			return nil, err
+		}
+		sh.kdc = st
+	}
+	return sh.kdc, nil
 }
 
 // kdcRenewBefore is how long before expiry the KDC certificate is replaced.

@@ -23,7 +23,8 @@ with a password. Users log on with smart cards and need nothing here: the KDC
 finds them in the directory.
 
 The keys live in kdc/kdc.json in the data directory (mode 0600). Run these
-commands while the KDC is not serving: the store belongs to one process.`,
+commands while the KDC is serving too: they then go to the serving process,
+which owns the store.`,
 	}
 	cmd.AddCommand(a.kdcServiceCommand(), a.kdcPrincipalCommand(), a.kdcListCommand(), a.kdcKeytabCommand())
 	return cmd
@@ -177,6 +178,7 @@ unless --force.`,
 	}
 	cmd.Flags().StringVar(&principal, "principal", "", "the principal, such as host/station.example.test")
 	cmd.Flags().StringVar(&out, "out", "", "the keytab file to write")
+	cmd.MarkFlagFilename("out")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
 	return cmd
 }

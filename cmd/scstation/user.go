@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/station"
@@ -64,23 +62,14 @@ func (a *app) readNewPassword(fromStdin bool) ([]byte, error) {
 		}
 		return p, nil
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
+	p, err := a.readSecret("New password: ")
+	if errors.Is(err, station.ErrNoTerminal) {
 		return nil, usagef("a password is needed: use --password-stdin, or run on a terminal")
 	}
-	defer tty.Close()
-	fmt.Fprint(tty, "New password: ")
-	p, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprint(tty, "Again: ")
-	q, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	q, err := a.readSecret("Again: ")
 	if err != nil {
 		clear(p)
 		return nil, err
