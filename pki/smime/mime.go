@@ -1,0 +1,361 @@
+package smime
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"strings"
+)
+
+// Limits on what we parse: a message, and its header block.
+const (
+	MaxMessageSize = 256 << 20
+	maxHeaderSize  = 256 << 10
+	maxHeaderLines = 1000
+)
+
+// message is a MIME message split into its header fields (in order, each
+// with its raw folded lines) and its body. Line ends are CRLF.
+type message struct {
+	fields []field
+	body   []byte
+}
+
+type field struct {
+	name string // canonical key, e.g. "Content-Type"
+	raw  []byte // the whole field as it appeared, folded lines and final CRLF
+}
+
+// canonicalCRLF turns every line end (LF or CRLF; a lone CR is kept) into
+// CRLF.
+func canonicalCRLF(b []byte) []byte {
+	n := bytes.Count(b, []byte{'\n'}) - bytes.Count(b, []byte("\r\n"))
+	if n == 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+n)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// parseMessage splits a message (line ends already CRLF) into header fields
+// and body.
+func parseMessage(b []byte) (*message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, malformed("MIME message", "larger than %d bytes", MaxMessageSize)
+	}
+	m := &message{}
+	rest := b
+	for {
+		if len(rest) == 0 {
+			// Headers only, no body.
+			return m, nil
+		}
+		if bytes.HasPrefix(rest, []byte("\r\n")) {
+			m.body = rest[2:]
+			return m, nil
+		}
+		if len(b)-len(rest) > maxHeaderSize || len(m.fields) >= maxHeaderLines {
+			return nil, malformed("MIME header", "header block too large")
+		}
+		// One field: its first line and any continuation lines.
+		end := 0
+		for {
+			i := bytes.Index(rest[end:], []byte("\r\n"))
+			if i < 0 {
+				return nil, malformed("MIME header", "header without a line end")
+			}
+			end += i + 2
+			if end >= len(rest) || (rest[end] != ' ' && rest[end] != '\t') {
+				break
+			}
+		}
+		raw := rest[:end]
+		colon := bytes.IndexByte(raw, ':')
+		if colon <= 0 {
+			return nil, malformed("MIME header", "line %q is not a header field", truncate(raw))
+		}
+		name := string(bytes.TrimRight(raw[:colon], " \t"))
+		for _, c := range []byte(name) {
+			if c <= ' ' || c >= 127 {
+				return nil, malformed("MIME header", "bad header field name %q", truncate([]byte(name)))
+			}
+		}
+		m.fields = append(m.fields, field{name: textproto.CanonicalMIMEHeaderKey(name), raw: raw})
+		rest = rest[end:]
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return string(bytes.TrimRight(b, "\r\n"))
+}
+
+// get returns the unfolded value of the first field called name.
+func (m *message) get(name string) string {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	for _, f := range m.fields {
+		if f.name == name {
+			v := f.raw[bytes.IndexByte(f.raw, ':')+1:]
+			v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
+			return strings.TrimSpace(string(v))
+		}
+	}
+	return ""
+}
+
+// isContentField says whether a header field describes the MIME entity
+// (and so travels inside the signature or encryption) rather than the mail.
+func isContentField(name string) bool {
+	return strings.HasPrefix(name, "Content-")
+}
+
+// outer returns the mail's own header fields (From, To, Subject, ...),
+// without the Content-* ones and MIME-Version.
+func (m *message) outer() []byte {
+	var out []byte
+	for _, f := range m.fields {
+		if !isContentField(f.name) && f.name != "Mime-Version" {
+			out = append(out, f.raw...)
+		}
+	}
+	return out
+}
+
+// mediaType parses Content-Type; the RFC 2045 default is text/plain.
+func (m *message) mediaType() (string, map[string]string, error) {
+	ct := m.get("Content-Type")
+	if ct == "" {
+		return "text/plain", map[string]string{}, nil
+	}
+	t, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", nil, malformed("Content-Type", "%v", err)
+	}
+	return t, params, nil
+}
+
+// entity builds the MIME entity to sign or encrypt from a mail message:
+// its Content-* fields (a text/plain one when there is none) and its body
+// in canonical form, 8-bit bodies encoded as quoted-printable (text) or
+// base64 so that the signed bytes survive any transport.
+func entity(msg []byte) (outer, ent []byte, err error) {
+	m, err := parseMessage(canonicalCRLF(msg))
+	if err != nil {
+		return nil, nil, err
+	}
+	t, _, err := m.mediaType()
+	if err != nil {
+		return nil, nil, err
+	}
+	cte := strings.ToLower(m.get("Content-Transfer-Encoding"))
+	body := m.body
+	reencode := ""
+	switch cte {
+	case "base64", "quoted-printable":
+	case "", "7bit", "8bit", "binary":
+		if !sevenBitSafe(body) {
+			if strings.HasPrefix(t, "multipart/") || strings.HasPrefix(t, "message/") {
+				return nil, nil, malformed("MIME body", "8-bit data inside %s: encode its parts as quoted-printable or base64 first", t)
+			}
+			reencode = "base64"
+			if strings.HasPrefix(t, "text/") && !bytes.ContainsAny(body, "\x00") {
+				reencode = "quoted-printable"
+			}
+		}
+	default:
+		return nil, nil, malformed("Content-Transfer-Encoding", "unknown encoding %q", cte)
+	}
+	var e bytes.Buffer
+	hasType := false
+	for _, f := range m.fields {
+		if !isContentField(f.name) {
+			continue
+		}
+		if f.name == "Content-Type" {
+			hasType = true
+		}
+		if reencode != "" && f.name == "Content-Transfer-Encoding" {
+			continue
+		}
+		e.Write(f.raw)
+	}
+	if !hasType {
+		e.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
+	}
+	switch reencode {
+	case "":
+		e.WriteString("\r\n")
+		e.Write(body)
+	case "quoted-printable":
+		e.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+		w := quotedprintable.NewWriter(&e)
+		w.Write(body)
+		w.Close()
+	case "base64":
+		e.WriteString("Content-Transfer-Encoding: base64\r\n\r\n")
+		writeBase64(&e, body)
+	}
+	return m.outer(), e.Bytes(), nil
+}
+
+// sevenBitSafe reports whether a body can travel as 7bit: ASCII without
+// NUL, bare CR, and lines of at most 998 octets.
+func sevenBitSafe(b []byte) bool {
+	line := 0
+	for i, c := range b {
+		switch {
+		case c == 0 || c >= 0x80:
+			return false
+		case c == '\r':
+			if i+1 >= len(b) || b[i+1] != '\n' {
+				return false
+			}
+		case c == '\n':
+			line = 0
+			continue
+		}
+		line++
+		if line > 998 {
+			return false
+		}
+	}
+	return true
+}
+
+// writeBase64 writes b in base64 lines of 76 characters, each ending CRLF.
+func writeBase64(w *bytes.Buffer, b []byte) {
+	enc := base64.StdEncoding
+	const in = 57 // 76 characters
+	line := make([]byte, 76)
+	for len(b) > 0 {
+		n := min(in, len(b))
+		l := enc.EncodedLen(n)
+		enc.Encode(line, b[:n])
+		w.Write(line[:l])
+		w.WriteString("\r\n")
+		b = b[n:]
+	}
+}
+
+// decodeBase64 decodes a base64 body, ignoring line breaks and white space.
+func decodeBase64(what string, body []byte) ([]byte, error) {
+	clean := make([]byte, 0, len(body))
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		clean = append(clean, c)
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+	n, err := base64.StdEncoding.Decode(out, clean)
+	if err != nil {
+		return nil, malformed(what, "bad base64: %v", err)
+	}
+	return out[:n], nil
+}
+
+// boundary makes a random multipart boundary.
+func boundary() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "----=_smime_" + hex.EncodeToString(b[:])
+}
+
+// pkcs7Part decodes the body of an application/pkcs7-mime or -signature
+// part to its DER (base64, or binary).
+func pkcs7Part(what string, m *message) ([]byte, error) {
+	switch cte := strings.ToLower(m.get("Content-Transfer-Encoding")); cte {
+	case "base64":
+		return decodeBase64(what, m.body)
+	case "", "binary", "7bit", "8bit":
+		// openssl -outform DER pasted into a MIME part, or base64 without
+		// the header: take base64 when it decodes.
+		if der, err := decodeBase64(what, m.body); err == nil && len(der) > 0 {
+			return der, nil
+		}
+		return m.body, nil
+	default:
+		return nil, malformed(what, "unexpected Content-Transfer-Encoding %q", cte)
+	}
+}
+
+// splitSigned splits the body of a multipart/signed message into the raw
+// bytes of the first part (exactly what was signed) and the second part.
+func splitSigned(body []byte, bnd string) (signed, sig []byte, err error) {
+	if bnd == "" || len(bnd) > 70 {
+		return nil, nil, malformed("multipart/signed", "missing or bad boundary")
+	}
+	delim := []byte("--" + bnd)
+	// The first delimiter: at the start of the body or of a line.
+	start := -1
+	if bytes.HasPrefix(body, delim) {
+		start = 0
+	} else if i := bytes.Index(body, append([]byte("\r\n"), delim...)); i >= 0 {
+		start = i + 2
+	}
+	if start < 0 {
+		return nil, nil, malformed("multipart/signed", "no boundary line")
+	}
+	p, err := afterDelimLine(body, start+len(delim))
+	if err != nil {
+		return nil, nil, err
+	}
+	crlfDelim := append([]byte("\r\n"), delim...)
+	i := bytes.Index(body[p:], crlfDelim)
+	if i < 0 {
+		return nil, nil, malformed("multipart/signed", "only one part")
+	}
+	signed = body[p : p+i]
+	q := p + i + len(crlfDelim)
+	if bytes.HasPrefix(body[q:], []byte("--")) {
+		return nil, nil, malformed("multipart/signed", "no signature part")
+	}
+	q, err = afterDelimLine(body, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	j := bytes.Index(body[q:], crlfDelim)
+	if j < 0 {
+		return nil, nil, malformed("multipart/signed", "no closing boundary")
+	}
+	return signed, body[q : q+j], nil
+}
+
+// afterDelimLine skips the transport padding and CRLF after a delimiter.
+func afterDelimLine(body []byte, p int) (int, error) {
+	for p < len(body) && (body[p] == ' ' || body[p] == '\t') {
+		p++
+	}
+	if !bytes.HasPrefix(body[p:], []byte("\r\n")) {
+		return 0, malformed("multipart/signed", "bad boundary line")
+	}
+	return p + 2, nil
+}
+
+// fromAddress returns the address in the From field.
+func fromAddress(m *message) (string, error) {
+	from := m.get("From")
+	if from == "" {
+		return "", errors.New("the message has no From header")
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return "", errors.New("cannot parse the From header: " + err.Error())
+	}
+	return a.Address, nil
+}
