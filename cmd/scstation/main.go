@@ -119,6 +119,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.benchCommand())
 	root.AddCommand(a.kdcCommand())
 	root.AddCommand(a.logonCommand())
+	root.AddCommand(a.mailCommand())
 	return root
 }
 
