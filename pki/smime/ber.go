@@ -165,7 +165,12 @@ func header(b []byte) (tag byte, hl, l int, ok bool) {
 
 func appendTLV(out, tag, content []byte) []byte {
 	out = append(out, tag...)
-	l := len(content)
+	out = appendLen(out, len(content))
+	return append(out, content...)
+}
+
+// appendLen appends a minimal DER length.
+func appendLen(out []byte, l int) []byte {
 	switch {
 	case l < 0x80:
 		out = append(out, byte(l))
@@ -178,5 +183,5 @@ func appendTLV(out, tag, content []byte) []byte {
 	default:
 		out = append(out, 0x84, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
 	}
-	return append(out, content...)
+	return out
 }

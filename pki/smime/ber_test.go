@@ -42,3 +42,24 @@ func FuzzBER(f *testing.F) {
 		}
 	})
 }
+
+func TestSevenBitSafe(t *testing.T) {
+	line := func(n int) string { return string(bytes.Repeat([]byte{'a'}, n)) }
+	cases := map[string]bool{
+		"":                             true,
+		"hello\r\nworld\r\n":           true,
+		line(998) + "\r\n" + line(998): true,
+		line(999) + "\r\n":             false,
+		line(999):                      false,
+		"caf\xc3\xa9\r\n":              false,
+		"nul\x00\r\n":                  false,
+		"bare\rcr\r\n":                 false,
+		line(20) + "\x80" + line(20):   false,
+		"12345678\r\n1234567\xff\r\n":  false,
+	}
+	for in, want := range cases {
+		if got := sevenBitSafe([]byte(in)); got != want {
+			t.Errorf("sevenBitSafe(%.30q...) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func Encrypt(msg []byte, recipients []*x509.Certificate, opts *EncryptOptions) (
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(outer) + len(der)*4/3 + 512)
+	b.Grow(len(outer) + base64Len(len(der)) + 512)
 	b.Write(outer)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	writePKCS7Mime(&b, smimeType, "smime.p7m", der)
@@ -116,16 +116,8 @@ func envelop(content []byte, recipients []*x509.Certificate, opts *EncryptOption
 			oid = oidAES128CBC
 		}
 		ivDER, _ := asn1.Marshal(iv)
-		ed := envelopedData{
-			Version:        versionFor(recipients),
-			RecipientInfos: ris,
-			EncryptedContentInfo: encryptedContentInfo{
-				ContentType:                oidData,
-				ContentEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: ivDER}},
-				EncryptedContent:           asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: ct},
-			},
-		}
-		der, err := wrapContentInfo(oidEnvelopedData, ed)
+		alg := pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: ivDER}}
+		der, err := envelopeDER(oidEnvelopedData, versionFor(recipients), ris, alg, ct, nil)
 		return der, "enveloped-data", err
 	case AES256GCM, AES128GCM:
 		nonce := make([]byte, 12)
@@ -143,20 +135,56 @@ func envelop(content []byte, recipients []*x509.Certificate, opts *EncryptOption
 			oid = oidAES128GCM
 		}
 		params, _ := asn1.Marshal(gcmParams{Nonce: nonce, ICVLen: len(tag)})
-		ad := authEnvelopedData{
-			Version:        0,
-			RecipientInfos: ris,
-			AuthEncryptedContentInfo: encryptedContentInfo{
-				ContentType:                oidData,
-				ContentEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: params}},
-				EncryptedContent:           asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: ct},
-			},
-			MAC: tag,
-		}
-		der, err := wrapContentInfo(oidAuthEnvelopedData, ad)
+		alg := pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: params}}
+		der, err := envelopeDER(oidAuthEnvelopedData, 0, ris, alg, ct, tag)
 		return der, "authEnveloped-data", err
 	}
 	return nil, "", fmt.Errorf("smime: unknown cipher %d", opts.Cipher)
+}
+
+// envelopeDER encodes a ContentInfo holding EnvelopedData (mac nil) or
+// AuthEnvelopedData with the ciphertext ct, copying ct once: a message of
+// megabytes is not marshalled level by level.
+func envelopeDER(ctype asn1.ObjectIdentifier, version int, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ct, mac []byte) ([]byte, error) {
+	var head []byte // version and recipientInfos
+	v, err := asn1.Marshal(version)
+	if err != nil {
+		return nil, err
+	}
+	set, err := asn1.MarshalWithParams(ris, "set")
+	if err != nil {
+		return nil, err
+	}
+	head = append(v, set...)
+	ctOID, _ := asn1.Marshal(oidData)
+	algDER, err := asn1.Marshal(alg)
+	if err != nil {
+		return nil, err
+	}
+	eciPrefix := append(append(ctOID, algDER...), tlvHeader(0x80, len(ct))...)
+	var tail []byte
+	if mac != nil {
+		if tail, err = asn1.Marshal(mac); err != nil {
+			return nil, err
+		}
+	}
+	eciLen := len(eciPrefix) + len(ct)
+	eciHdr := tlvHeader(0x30, eciLen)
+	edLen := len(head) + len(eciHdr) + eciLen + len(tail)
+	edHdr := tlvHeader(0x30, edLen)
+	expHdr := tlvHeader(0xa0, len(edHdr)+edLen)
+	typeDER, _ := asn1.Marshal(ctype)
+	ciLen := len(typeDER) + len(expHdr) + len(edHdr) + edLen
+	ciHdr := tlvHeader(0x30, ciLen)
+	out := make([]byte, 0, len(ciHdr)+ciLen)
+	for _, p := range [][]byte{ciHdr, typeDER, expHdr, edHdr, head, eciHdr, eciPrefix, ct, tail} {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+func tlvHeader(tag byte, n int) []byte {
+	return appendLen([]byte{tag}, n)
 }
 
 // versionFor is the EnvelopedData version (RFC 5652 6.1): 2 with a key

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"mime"
@@ -180,6 +181,7 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 		return nil, nil, malformed("Content-Transfer-Encoding", "unknown encoding %q", cte)
 	}
 	var e bytes.Buffer
+	e.Grow(len(m.fields)*80 + base64Len(len(body)) + 4096)
 	hasType := false
 	for _, f := range m.fields {
 		if !isContentField(f.name) {
@@ -213,40 +215,51 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 }
 
 // sevenBitSafe reports whether a body can travel as 7bit: ASCII without
-// NUL, bare CR, and lines of at most 998 octets.
+// NUL, bare CR, and lines of at most 998 octets. It runs over megabytes, so
+// it works a word at a time and lets the bytes package find line ends.
 func sevenBitSafe(b []byte) bool {
-	line := 0
-	for i, c := range b {
-		switch {
-		case c == 0 || c >= 0x80:
-			return false
-		case c == '\r':
-			if i+1 >= len(b) || b[i+1] != '\n' {
-				return false
-			}
-		case c == '\n':
-			line = 0
-			continue
-		}
-		line++
-		if line > 998 {
+	const high = 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&high != 0 {
 			return false
 		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	if bytes.IndexByte(b, 0) >= 0 || bytes.Count(b, []byte{'\r'}) != bytes.Count(b, []byte("\r\n")) {
+		return false
+	}
+	for rest := b; len(rest) > 0; {
+		n := bytes.IndexByte(rest, '\n')
+		if n < 0 {
+			n = len(rest)
+		}
+		if n > 999 || (n == 999 && rest[n-1] != '\r') {
+			return false
+		}
+		rest = rest[min(n+1, len(rest)):]
 	}
 	return true
 }
 
+// base64Len is what writeBase64 writes for n bytes.
+func base64Len(n int) int { return (n + 56) / 57 * 78 }
+
 // writeBase64 writes b in base64 lines of 76 characters, each ending CRLF.
 func writeBase64(w *bytes.Buffer, b []byte) {
-	enc := base64.StdEncoding
-	const in = 57 // 76 characters
-	line := make([]byte, 76)
+	const in = 57 // 76 characters, then CRLF
+	w.Grow(base64Len(len(b)))
 	for len(b) > 0 {
 		n := min(in, len(b))
-		l := enc.EncodedLen(n)
-		enc.Encode(line, b[:n])
-		w.Write(line[:l])
-		w.WriteString("\r\n")
+		l := base64.StdEncoding.EncodedLen(n)
+		dst := w.AvailableBuffer()[:l+2]
+		base64.StdEncoding.Encode(dst, b[:n])
+		dst[l], dst[l+1] = '\r', '\n'
+		w.Write(dst)
 		b = b[n:]
 	}
 }

@@ -42,7 +42,7 @@ func Sign(msg []byte, signer crypto.Signer, cert *x509.Certificate, chain []*x50
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(msg)*4/3 + len(der)*4/3 + 1024)
+	b.Grow(len(outer) + len(ent) + base64Len(len(der)) + 1024)
 	b.Write(outer)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	if opts.Opaque {
