@@ -3,13 +3,19 @@ package smime_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/pki"
@@ -107,3 +113,30 @@ const sample = "From: Alice <alice@example.test>\n" +
 	"Content-Type: text/plain; charset=utf-8\n" +
 	"\n" +
 	"Hello Bob,\n\nthe numbers are in: 42 € and climbing.\nSee you.\n"
+
+// exampleIdentities makes a CA and two users whose certificates are good
+// for both signing and encryption, for Example.
+func exampleIdentities() (ca *x509.Certificate, alice, bob *identity) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Example CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
+	ca, _ = x509.ParseCertificate(der)
+	user := func(name string, serial int64) *identity {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		t := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			EmailAddresses: []string{name + "@example.test"},
+			NotBefore:      time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+		}
+		der, _ := x509.CreateCertificate(rand.Reader, t, ca, key.Public(), caKey)
+		cert, _ := x509.ParseCertificate(der)
+		return &identity{Cert: cert, Key: key, Addr: name + "@example.test"}
+	}
+	return ca, user("alice", 2), user("bob", 3)
+}

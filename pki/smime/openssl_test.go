@@ -161,6 +161,13 @@ func TestWeReadOpenSSL(t *testing.T) {
 	content := "Content-Type: text/plain\r\n\r\nHello from openssl\r\n"
 	in := writeFile(t, dir, "in.txt", []byte(content))
 
+	// Binary mode keeps LF line ends inside the signature.
+	lfFile := writeFile(t, dir, "lf.txt", []byte("Content-Type: text/plain\n\nunix lines\n"))
+	lf := openssl(t, nil, "cms", "-sign", "-nodetach", "-binary", "-in", lfFile, "-signer", ecSigner.CertFile, "-inkey", ecSigner.KeyFile, "-md", "sha256", "-from", ecSigner.Addr)
+	if v, err := smime.Verify(lf, smime.VerifyOptions{Roots: w.Roots}); err != nil || string(v.Content) != "Content-Type: text/plain\r\n\r\nunix lines\r\n" {
+		t.Fatalf("binary LF content: %v", err)
+	}
+
 	for _, s := range []*identity{rsaSigner, ecSigner} {
 		for _, mode := range [][]string{nil, {"-nodetach"}, {"-nodetach", "-stream"}, {"-stream"}} {
 			args := append([]string{"cms", "-sign", "-in", in, "-signer", s.CertFile, "-inkey", s.KeyFile, "-md", "sha256", "-from", s.Addr, "-subject", "hi"}, mode...)
@@ -211,5 +218,34 @@ func TestWeReadOpenSSL(t *testing.T) {
 				t.Fatalf("another recipient: %v", err)
 			}
 		})
+	}
+}
+
+// TestCertsOnly: openssl reads a certs-only message and finds the
+// certificates in it.
+func TestCertsOnly(t *testing.T) {
+	w := newWorld(t)
+	alice := w.user(t, "alice", "smime-encryption", pki.RSA2048)
+	bob := w.user(t, "bob", "smime-encryption", pki.P256)
+	msg, err := smime.CertsOnly(alice.Cert, bob.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(msg, []byte("smime-type=certs-only")) {
+		t.Fatalf("%s", msg)
+	}
+	f := writeFile(t, t.TempDir(), "certs.p7c", msg)
+	p7 := openssl(t, nil, "smime", "-pk7out", "-in", f)
+	out := string(openssl(t, p7, "pkcs7", "-print_certs", "-noout"))
+	for _, want := range []string{alice.Cert.Subject.CommonName, bob.Cert.Subject.CommonName} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("openssl lists\n%s\nwithout %s", out, want)
+		}
+	}
+	if strings.Count(out, "subject=") != 2 {
+		t.Fatalf("openssl lists\n%s", out)
+	}
+	if _, err := smime.CertsOnly(); err == nil {
+		t.Fatal("empty certs-only made")
 	}
 }

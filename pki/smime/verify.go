@@ -146,11 +146,11 @@ func Verify(msg []byte, opts VerifyOptions) (*Verification, error) {
 		if content, err = octets(oct); err != nil {
 			return nil, &FormatError{What: "signed-data content", Err: err}
 		}
-		// Opaque content may use LF line ends as written by some tools.
-		content = canonicalCRLF(content)
 	}
-	v.Content = content
-	v.Message = append(m.outer(), content...)
+	// The signature covers the content as it is; what we hand on is in
+	// canonical form (opaque content signed in binary mode may use LF).
+	v.Content = canonicalCRLF(content)
+	v.Message = append(m.outer(), v.Content...)
 	if len(sd.SignerInfos) == 0 {
 		return nil, malformed("signed-data", "no signer")
 	}
