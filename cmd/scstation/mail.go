@@ -132,7 +132,7 @@ func (a *app) mailSubcommand(name, short string, signs, encrypts bool) *cobra.Co
 		fl.BoolVar(&f.pinStdin, "pin-stdin", false, "read the card PIN from standard input")
 		fl.StringVar(&f.keyFile, "key", "", "the private key (PEM) instead of a card")
 	}
-	if name != "verify" {
+	if name != "verify" && name != "encrypt" {
 		fl.StringVar(&f.certFile, "cert", "", "the certificate of --key (PEM, intermediates after it)")
 	}
 	if signs {
@@ -287,6 +287,19 @@ func (r *mailRun) sign(msg []byte) ([]byte, error) {
 	if err := r.mt.Check(cert, station.MailSigning); err != nil {
 		return nil, refusal{fmt.Errorf("the signing certificate (serial %x): %w", cert.SerialNumber, err)}
 	}
+	// Recipients check that From is the signer's address: do not make a
+	// message that fails that check.
+	hdr, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return nil, refusal{fmt.Errorf("the message's header: %w", err)}
+	}
+	from, err := mail.ParseAddress(hdr.Header.Get("From"))
+	if err != nil {
+		return nil, refusal{fmt.Errorf("the message needs a From field with the signer's address: %v", err)}
+	}
+	if !certHasAddress(cert, from.Address) {
+		return nil, refusal{fmt.Errorf("From %s is not an address of the signing certificate (%s)", from.Address, strings.Join(cert.EmailAddresses, ", "))}
+	}
 	return smime.Sign(msg, signer, cert, chain, &smime.SignOptions{Opaque: r.f.opaque})
 }
 
@@ -336,6 +349,10 @@ func (r *mailRun) encrypt(msg []byte) ([]byte, error) {
 		fmt.Fprintf(r.report(), "encrypted for %s\n", strings.Join(addrs, ", "))
 	}
 	return out, err
+}
+
+func certHasAddress(c *x509.Certificate, addr string) bool {
+	return containsFold(c.EmailAddresses, addr)
 }
 
 func containsFold(list []string, s string) bool {

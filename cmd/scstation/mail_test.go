@@ -143,6 +143,9 @@ func TestMailCommands(t *testing.T) {
 	must(t, 1, run(t, "", "mail", "decrypt", "--in", in, "--cert", bobEnc, "--key", bobEncKey, r.d)) // not encrypted
 	res = must(t, 1, run(t, "", "mail", "sign", "--in", in, "--cert", bobEnc, "--key", bobEncKey, r.d))
 	contains(t, "encryption cert signs", res.stderr, "key usage does not allow mail signing")
+	bobSig, bobSigKey := r.softIssue(t, "smime-signing", "bob", pki.P256)
+	res = must(t, 1, run(t, "", "mail", "sign", "--in", in, "--cert", bobSig, "--key", bobSigKey, r.d))
+	contains(t, "bob signs as alice", res.stderr, "From alice@example.test is not an address of the signing certificate")
 }
 
 // TestMailCard: keys generated on a virtual card behind pcscd sign (9C)
