@@ -56,7 +56,7 @@ certificate, wrong PIN); 2 a usage or environment error.`
 
 func (a *app) mailCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "mail sign|encrypt|sign-encrypt|decrypt|verify",
+		Use:   "mail sign|encrypt|sign-encrypt|decrypt|verify|certs",
 		Short: "Sign, encrypt, decrypt and verify S/MIME mail with card or file keys",
 		Long:  "mail handles S/MIME (RFC 8551) messages.\n\n" + mailHelp,
 	}
@@ -66,7 +66,54 @@ func (a *app) mailCommand() *cobra.Command {
 		a.mailSubcommand("sign-encrypt", "Sign, then encrypt a message", true, true),
 		a.mailSubcommand("decrypt", "Decrypt a message, and verify it when it is signed", false, false),
 		a.mailSubcommand("verify", "Verify a signed message and report each check", false, false),
+		a.mailCertsCommand(),
 	)
+	return cmd
+}
+
+// mailCertsCommand writes a certs-only message with users' encryption
+// certificates and the station CA chain, to hand to a correspondent.
+func (a *app) mailCertsCommand() *cobra.Command {
+	var (
+		to  []string
+		out string
+	)
+	cmd := &cobra.Command{
+		Use:   "certs --to ADDR [--to ADDR ...] [--out F]",
+		Short: "Write a certs-only message with users' mail certificates and the CA chain",
+		Long: `certs writes an S/MIME certs-only message (application/pkcs7-mime;
+smime-type=certs-only) holding the checked encryption certificate of each
+--to address from the directory, followed by the station CA chain, so that
+someone outside can encrypt to them.
+
+Exit codes: 0 written; 1 an address has no usable certificate; 2 a usage or
+environment error.`,
+		Args: cobra.NoArgs,
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
+			if len(to) == 0 {
+				return usagef("give at least one --to address")
+			}
+			mt, err := st.MailTrust()
+			if err != nil {
+				return err
+			}
+			certs, err := mt.Recipients(cmd.Context(), to)
+			if err != nil {
+				return refusal{err}
+			}
+			chain, err := st.CAChain()
+			if err != nil {
+				return err
+			}
+			msg, err := smime.CertsOnly(append(certs, chain...)...)
+			if err != nil {
+				return err
+			}
+			return writeMailOutput(cmd, out, msg)
+		}),
+	}
+	cmd.Flags().StringSliceVar(&to, "to", nil, "a user's mail address (repeat or comma-separate)")
+	cmd.Flags().StringVar(&out, "out", "-", "where to write the message (- for standard output)")
 	return cmd
 }
 

@@ -135,6 +135,17 @@ func TestMailCommands(t *testing.T) {
 		must(t, 0, run(t, "", "mail", "verify", "--in", out, r.d))
 	}
 
+	// certs-only for bob: openssl finds his certificate and the CA.
+	certsFile := filepath.Join(r.work, "bob.p7c")
+	must(t, 0, run(t, "", "mail", "certs", "--to", "bob@example.test", "--out", certsFile, r.d))
+	p7 := filepath.Join(r.work, "bob.p7")
+	openssl(t, "smime", "-pk7out", "-in", certsFile, "-out", p7)
+	listed := openssl(t, "pkcs7", "-in", p7, "-print_certs", "-noout")
+	if strings.Count(listed, "subject=") != 2 || !strings.Contains(listed, "EXAMPLE.TEST") {
+		t.Fatalf("certs-only lists:\n%s", listed)
+	}
+	must(t, 1, run(t, "", "mail", "certs", "--to", "nobody@example.test", r.d))
+
 	// Refusals and errors.
 	res = must(t, 1, run(t, "", "mail", "encrypt", "--in", in, "--to", "nobody@example.test", r.d))
 	contains(t, "unknown recipient", res.stderr, "nobody@example.test", "no user with this mail address")

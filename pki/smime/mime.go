@@ -154,7 +154,17 @@ func (m *message) mediaType() (string, map[string]string, error) {
 // in canonical form, 8-bit bodies encoded as quoted-printable (text) or
 // base64 so that the signed bytes survive any transport.
 func entity(msg []byte) (outer, ent []byte, err error) {
-	m, err := parseMessage(canonicalCRLF(msg))
+	// The header block is made canonical; the body only once we know it is
+	// line-oriented: binary bytes are base64-encoded as they are.
+	split := headerEnd(msg)
+	if split > maxHeaderSize {
+		return nil, nil, malformed("MIME header", "header block too large")
+	}
+	head := canonicalCRLF(msg[:split])
+	if !bytes.HasSuffix(head, []byte("\r\n\r\n")) && len(head) > 0 {
+		head = append(head, "\r\n"...)
+	}
+	m, err := parseMessage(head)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,19 +172,25 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	raw := msg[split:]
 	cte := strings.ToLower(m.get("Content-Transfer-Encoding"))
-	body := m.body
+	text := strings.HasPrefix(t, "text/")
+	body := raw
 	reencode := ""
 	switch cte {
 	case "base64", "quoted-printable":
+		body = canonicalCRLF(raw)
 	case "", "7bit", "8bit", "binary":
+		body = canonicalCRLF(raw)
 		if !sevenBitSafe(body) {
 			if strings.HasPrefix(t, "multipart/") || strings.HasPrefix(t, "message/") {
 				return nil, nil, malformed("MIME body", "8-bit data inside %s: encode its parts as quoted-printable or base64 first", t)
 			}
-			reencode = "base64"
-			if strings.HasPrefix(t, "text/") && !bytes.ContainsAny(body, "\x00") {
+			if text && bytes.IndexByte(body, 0) < 0 {
 				reencode = "quoted-printable"
+			} else {
+				// Not text: the bytes as given, line ends untouched.
+				reencode, body = "base64", raw
 			}
 		}
 	default:
@@ -212,6 +228,26 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 		writeBase64(&e, body)
 	}
 	return m.outer(), e.Bytes(), nil
+}
+
+// headerEnd is the offset of the body in a message whose line ends may be
+// LF or CRLF: just after the first empty line, or the end when there is
+// none.
+func headerEnd(msg []byte) int {
+	for i := 0; i < len(msg); {
+		switch {
+		case msg[i] == '\n':
+			return i + 1
+		case msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
+			return i + 2
+		}
+		n := bytes.IndexByte(msg[i:], '\n')
+		if n < 0 {
+			return len(msg)
+		}
+		i += n + 1
+	}
+	return len(msg)
 }
 
 // sevenBitSafe reports whether a body can travel as 7bit: ASCII without

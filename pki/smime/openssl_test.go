@@ -3,6 +3,7 @@ package smime_test
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -247,5 +248,27 @@ func TestCertsOnly(t *testing.T) {
 	}
 	if _, err := smime.CertsOnly(); err == nil {
 		t.Fatal("empty certs-only made")
+	}
+}
+
+// TestBinaryBody: an 8-bit non-text body is signed as base64, and the
+// bytes openssl recovers are the original ones.
+func TestBinaryBody(t *testing.T) {
+	w := newWorld(t)
+	alice := w.user(t, "alice", "smime-signing", pki.RSA2048)
+	payload := []byte{0x00, 0xff, 0x0a, 0x0d, 0x80, 'P', 'K', 0x03, 0x04, 0x0a, 0x0a, 0x00}
+	msg := append([]byte("From: alice@example.test\nContent-Type: application/octet-stream\n\n"), payload...)
+	signed, err := smime.Sign(msg, alice.Key, alice.Cert, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := openssl(t, nil, "cms", "-verify", "-in", writeFile(t, t.TempDir(), "bin.eml", signed), "-CAfile", w.CAFile)
+	if !bytes.Contains(out, []byte("Content-Transfer-Encoding: base64\r\n\r\n")) {
+		t.Fatalf("not base64: %q", out)
+	}
+	body := out[bytes.Index(out, []byte("\r\n\r\n"))+4:]
+	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(body)))
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("body % x (%v), want % x", got, err, payload)
 	}
 }
