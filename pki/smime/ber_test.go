@@ -2,6 +2,7 @@ package smime
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -60,6 +61,36 @@ func TestSevenBitSafe(t *testing.T) {
 	for in, want := range cases {
 		if got := sevenBitSafe([]byte(in)); got != want {
 			t.Errorf("sevenBitSafe(%.30q...) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestAESKeyWrap uses the RFC 3394 section 4.1 and 4.6 vectors.
+func TestAESKeyWrap(t *testing.T) {
+	unhex := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, v := range []struct{ kek, key, wrapped string }{
+		{"000102030405060708090A0B0C0D0E0F", "00112233445566778899AABBCCDDEEFF", "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5"},
+		{"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+			"28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"},
+	} {
+		got, err := aesKeyWrap(unhex(v.kek), unhex(v.key))
+		if err != nil || !bytes.Equal(got, unhex(v.wrapped)) {
+			t.Errorf("wrap: %X, %v", got, err)
+		}
+		back, err := aesKeyUnwrap(unhex(v.kek), unhex(v.wrapped))
+		if err != nil || !bytes.Equal(back, unhex(v.key)) {
+			t.Errorf("unwrap: %X, %v", back, err)
+		}
+		bad := unhex(v.wrapped)
+		bad[5] ^= 1
+		if _, err := aesKeyUnwrap(unhex(v.kek), bad); err != ErrDecrypt {
+			t.Errorf("tampered unwrap: %v", err)
 		}
 	}
 }
