@@ -302,6 +302,15 @@ func writeBase64(w *bytes.Buffer, b []byte) {
 
 // decodeBase64 decodes a base64 body, ignoring line breaks and white space.
 func decodeBase64(what string, body []byte) ([]byte, error) {
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
+	// The decoder skips CR and LF itself; other white space needs a copy.
+	if bytes.IndexAny(body, " \t") < 0 {
+		n, err := base64.StdEncoding.Decode(out, body)
+		if err != nil {
+			return nil, malformed(what, "bad base64: %v", err)
+		}
+		return out[:n], nil
+	}
 	clean := make([]byte, 0, len(body))
 	for _, c := range body {
 		switch c {
@@ -310,7 +319,6 @@ func decodeBase64(what string, body []byte) ([]byte, error) {
 		}
 		clean = append(clean, c)
 	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
 	n, err := base64.StdEncoding.Decode(out, clean)
 	if err != nil {
 		return nil, malformed(what, "bad base64: %v", err)
