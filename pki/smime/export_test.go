@@ -1,6 +1,7 @@
 package smime
 
-// smimeDER exposes the body decoding of a pkcs7-mime message to tests.
+// SmimeDERForTest exposes the body decoding of a pkcs7-mime message to
+// tests.
 func SmimeDERForTest(msg []byte) ([]byte, error) {
 	m, err := parseMessage(canonicalCRLF(msg))
 	if err != nil {

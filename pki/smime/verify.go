@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -428,5 +427,3 @@ func hashFor(oid asn1.ObjectIdentifier) (crypto.Hash, error) {
 	}
 	return 0, fmt.Errorf("unknown digest algorithm %v", oid)
 }
-
-var _ = pkix.AlgorithmIdentifier{}
