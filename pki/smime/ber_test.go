@@ -94,3 +94,28 @@ func TestAESKeyWrap(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEntity parses mail to sign or encrypt: no panic, and what comes out
+// is a MIME entity whose body is safe for any transport.
+func FuzzEntity(f *testing.F) {
+	f.Add([]byte("From: a@example.test\nSubject: x\n\nhello\n"))
+	f.Add([]byte("Content-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n"))
+	f.Add([]byte("Content-Type: application/octet-stream\n\n\x00\xff\n"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		outer, ent, err := entity(msg)
+		if err != nil {
+			return
+		}
+		if bytes.Contains(outer, []byte("\nContent-")) || bytes.HasPrefix(outer, []byte("Content-")) {
+			t.Fatalf("Content field outside: %q", outer)
+		}
+		m, err := parseMessage(ent)
+		if err != nil {
+			t.Fatalf("entity does not parse: %v\n%q", err, ent)
+		}
+		if !sevenBitSafe(m.body) {
+			t.Fatalf("8-bit body left as it was: %q", m.body)
+		}
+	})
+}

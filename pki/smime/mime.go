@@ -180,6 +180,9 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 	switch cte {
 	case "base64", "quoted-printable":
 		body = canonicalCRLF(raw)
+		if !sevenBitSafe(body) {
+			return nil, nil, malformed("MIME body", "8-bit data in a %s body", cte)
+		}
 	case "", "7bit", "8bit", "binary":
 		body = canonicalCRLF(raw)
 		if !sevenBitSafe(body) {
