@@ -49,7 +49,7 @@ func (s *Station) MailTrust() (*MailTrust, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.Directory()
+	d, err := s.UserDirectory() // embedded, or the external one configured
 	if err != nil {
 		return nil, err
 	}

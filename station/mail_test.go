@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +99,58 @@ func TestMailTrust(t *testing.T) {
 	foreign, _ := other.Issue(t, "smime-encryption", "alice", pki.P256)
 	if err := mt.Check(foreign.Certificate, MailEncryption); err == nil {
 		t.Fatal("a foreign certificate passed")
+	}
+}
+
+// TestMailTrustExternalDirectory: with a real slapd as the directory,
+// recipients and signers are found there (userCertificate;binary on the
+// entry whose mail matches).
+func TestMailTrustExternalDirectory(t *testing.T) {
+	st, _ := externalStation(t, erinLDIF+strings.ReplaceAll(erinLDIF, "erin", "frank"))
+	// OpenLDAP entries have no objectSid: the mail templates carry none.
+	for _, tmpl := range pki.DefaultTemplates() {
+		if tmpl.Name == "smime-signing" || tmpl.Name == "smime-encryption" {
+			tmpl.SID = false
+			if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), tmpl.Name+".toml"), tmpl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	frankEnc, frankKey := issueMail(t, st, "smime-encryption", "frank", pki.RSA2048)
+	erinSig, erinKey := issueMail(t, st, "smime-signing", "erin", pki.P256)
+	mt, err := st.MailTrust()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := mt.Recipients(ctx, []string{"frank@example.test"})
+	if err != nil || len(got) != 1 || !got[0].Equal(frankEnc) {
+		t.Fatalf("recipients from slapd: %v %v", got, err)
+	}
+	if _, err := mt.Recipient(ctx, "erin@example.test"); err == nil {
+		t.Fatal("erin has no encryption certificate but got one")
+	}
+
+	// The signer lookup finds erin's certificates in slapd.
+	found, err := mt.Certificates(ctx, "erin@example.test")
+	if err != nil || len(found) != 1 || !found[0].Equal(erinSig) {
+		t.Fatalf("erin's certificates from slapd: %v %v", found, err)
+	}
+	// Signed by erin, encrypted to frank, read and checked by frank.
+	signed, err := smime.Sign([]byte("From: erin@example.test\r\n\r\nhi\r\n"), erinKey, erinSig, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := smime.Encrypt(signed, got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := smime.Decrypt(enc, frankKey, frankEnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := smime.Verify(plain, mt.VerifyOptions(ctx))
+	if err != nil || !v.NotRevoked || !v.Signer.Equal(erinSig) {
+		t.Fatalf("verify: %v %+v", err, v)
 	}
 }
