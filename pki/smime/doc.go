@@ -1,6 +1,7 @@
 // Package smime signs, encrypts, decrypts and verifies mail per S/MIME 4.0
-// (RFC 8551) with its own small CMS layer (RFC 5652, 5083, 5084, 5753,
-// 8018's AES key wrap via RFC 3394).
+// (RFC 8551) with its own small CMS layer (RFC 5652 SignedData and
+// EnvelopedData, RFC 5083/5084 AES-GCM AuthEnvelopedData, RFC 5753 ECDH
+// key agreement with RFC 3394 AES key wrap, RFC 4055 RSA-OAEP).
 //
 // The CMS is written here rather than taken from github.com/smallstep/pkcs7
 // because that module writes AES-GCM in a layout nobody else reads, has no
