@@ -16,6 +16,10 @@ var errBER = errors.New("bad BER encoding")
 // constructed universal OCTET STRING joined into a primitive one. Values
 // already in DER come out unchanged, so signatures over them still check.
 func normalizeBER(in []byte) ([]byte, error) {
+	// Most messages are DER already: check without copying megabytes.
+	if rest, ok := derShaped(in, 0); ok && len(rest) == 0 {
+		return in, nil
+	}
 	out, rest, err := berValue(in, 0, make([]byte, 0, len(in)))
 	if err != nil {
 		return nil, err
@@ -24,6 +28,49 @@ func normalizeBER(in []byte) ([]byte, error) {
 		return nil, errors.New("trailing data after the CMS value")
 	}
 	return out, nil
+}
+
+// derShaped reports whether the first value of in is already in the form
+// normalizeBER makes (definite minimal lengths, no constructed universal
+// OCTET STRING), and returns what follows it.
+func derShaped(in []byte, depth int) ([]byte, bool) {
+	if depth > maxDepth || len(in) < 2 || in[0]&0x1f == 0x1f {
+		return nil, false
+	}
+	constructed := in[0]&0x20 != 0
+	if in[0] == 0x24 {
+		return nil, false
+	}
+	lb := in[1]
+	n := 2
+	l := int(lb)
+	if lb >= 0x80 {
+		nb := int(lb & 0x7f)
+		if nb == 0 || nb > 4 || nb > len(in)-2 || in[2] == 0 {
+			return nil, false // indefinite, too long, or not minimal
+		}
+		l = 0
+		for _, b := range in[2 : 2+nb] {
+			l = l<<8 | int(b)
+		}
+		if l < 0x80 {
+			return nil, false
+		}
+		n += nb
+	}
+	if l > len(in)-n {
+		return nil, false
+	}
+	content, rest := in[n:n+l], in[n+l:]
+	if constructed {
+		for len(content) > 0 {
+			var ok bool
+			if content, ok = derShaped(content, depth+1); !ok {
+				return nil, false
+			}
+		}
+	}
+	return rest, true
 }
 
 // berValue appends the normalized form of the first value of in to out.

@@ -73,7 +73,7 @@ func Encrypt(msg []byte, recipients []*x509.Certificate, opts *EncryptOptions) (
 	return b.Bytes(), nil
 }
 
-func envelop(content []byte, recipients []*x509.Certificate, opts *EncryptOptions) ([]byte, string, error) {
+func envelop(content mimeEntity, recipients []*x509.Certificate, opts *EncryptOptions) ([]byte, string, error) {
 	if len(recipients) == 0 {
 		return nil, "", errors.New("smime: no recipients")
 	}
@@ -98,27 +98,32 @@ func envelop(content []byte, recipients []*x509.Certificate, opts *EncryptOption
 	if err != nil {
 		return nil, "", err
 	}
+	n := content.len()
 	switch opts.Cipher {
 	case AES256CBC, AES128CBC:
 		iv := make([]byte, aes.BlockSize)
 		if _, err := rand.Read(iv); err != nil {
 			return nil, "", err
 		}
-		pad := aes.BlockSize - len(content)%aes.BlockSize
-		ct := make([]byte, len(content)+pad)
-		copy(ct, content)
-		for i := len(content); i < len(ct); i++ {
-			ct[i] = byte(pad)
-		}
-		cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
 		oid := oidAES256CBC
 		if opts.Cipher == AES128CBC {
 			oid = oidAES128CBC
 		}
 		ivDER, _ := asn1.Marshal(iv)
 		alg := pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: ivDER}}
-		der, err := envelopeDER(oidEnvelopedData, versionFor(recipients), ris, alg, ct, nil)
-		return der, "enveloped-data", err
+		pad := aes.BlockSize - n%aes.BlockSize
+		out, ct, err := envelopeDER(oidEnvelopedData, versionFor(recipients), ris, alg, n+pad, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		// The plaintext goes where the ciphertext belongs and is encrypted
+		// in place: a message of megabytes is copied once.
+		content.copyTo(ct)
+		for i := n; i < len(ct); i++ {
+			ct[i] = byte(pad)
+		}
+		cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
+		return out, "enveloped-data", nil
 	case AES256GCM, AES128GCM:
 		nonce := make([]byte, 12)
 		if _, err := rand.Read(nonce); err != nil {
@@ -128,59 +133,70 @@ func envelop(content []byte, recipients []*x509.Certificate, opts *EncryptOption
 		if err != nil {
 			return nil, "", err
 		}
-		sealed := aead.Seal(nil, nonce, content, nil)
-		ct, tag := sealed[:len(content)], sealed[len(content):]
 		oid := oidAES256GCM
 		if opts.Cipher == AES128GCM {
 			oid = oidAES128GCM
 		}
-		params, _ := asn1.Marshal(gcmParams{Nonce: nonce, ICVLen: len(tag)})
+		tagLen := aead.Overhead()
+		params, _ := asn1.Marshal(gcmParams{Nonce: nonce, ICVLen: tagLen})
 		alg := pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: params}}
-		der, err := envelopeDER(oidAuthEnvelopedData, 0, ris, alg, ct, tag)
-		return der, "authEnveloped-data", err
+		out, ct, err := envelopeDER(oidAuthEnvelopedData, 0, ris, alg, n, tagLen)
+		if err != nil {
+			return nil, "", err
+		}
+		content.copyTo(ct)
+		// Seal in place; the tag it appends over the MAC's TLV header is
+		// moved behind that header.
+		sealed := aead.Seal(ct[:0], nonce, ct, nil)
+		var tag [16]byte
+		copy(tag[:], sealed[n:])
+		mac := ct[n : n+2+tagLen : n+2+tagLen]
+		mac[0], mac[1] = 0x04, byte(tagLen)
+		copy(mac[2:], tag[:tagLen])
+		return out, "authEnveloped-data", nil
 	}
 	return nil, "", fmt.Errorf("smime: unknown cipher %d", opts.Cipher)
 }
 
-// envelopeDER encodes a ContentInfo holding EnvelopedData (mac nil) or
-// AuthEnvelopedData with the ciphertext ct, copying ct once: a message of
-// megabytes is not marshalled level by level.
-func envelopeDER(ctype asn1.ObjectIdentifier, version int, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ct, mac []byte) ([]byte, error) {
-	var head []byte // version and recipientInfos
+// envelopeDER lays out a ContentInfo holding EnvelopedData (macLen 0) or
+// AuthEnvelopedData (then the MAC, an OCTET STRING of macLen bytes, ends
+// it) for a ciphertext of ctLen bytes, and returns the whole buffer and
+// the window the ciphertext goes into (with room for the MAC behind it).
+func envelopeDER(ctype asn1.ObjectIdentifier, version int, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ctLen, macLen int) (out, ct []byte, err error) {
 	v, err := asn1.Marshal(version)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	set, err := asn1.MarshalWithParams(ris, "set")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	head = append(v, set...)
+	head := append(v, set...) // version and recipientInfos
 	ctOID, _ := asn1.Marshal(oidData)
 	algDER, err := asn1.Marshal(alg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	eciPrefix := append(append(ctOID, algDER...), tlvHeader(0x80, len(ct))...)
-	var tail []byte
-	if mac != nil {
-		if tail, err = asn1.Marshal(mac); err != nil {
-			return nil, err
-		}
+	eciPrefix := append(append(ctOID, algDER...), tlvHeader(0x80, ctLen)...)
+	tailLen := 0
+	if macLen > 0 {
+		tailLen = 2 + macLen // a short OCTET STRING
 	}
-	eciLen := len(eciPrefix) + len(ct)
+	eciLen := len(eciPrefix) + ctLen
 	eciHdr := tlvHeader(0x30, eciLen)
-	edLen := len(head) + len(eciHdr) + eciLen + len(tail)
+	edLen := len(head) + len(eciHdr) + eciLen + tailLen
 	edHdr := tlvHeader(0x30, edLen)
 	expHdr := tlvHeader(0xa0, len(edHdr)+edLen)
 	typeDER, _ := asn1.Marshal(ctype)
 	ciLen := len(typeDER) + len(expHdr) + len(edHdr) + edLen
 	ciHdr := tlvHeader(0x30, ciLen)
-	out := make([]byte, 0, len(ciHdr)+ciLen)
-	for _, p := range [][]byte{ciHdr, typeDER, expHdr, edHdr, head, eciHdr, eciPrefix, ct, tail} {
+	out = make([]byte, 0, len(ciHdr)+ciLen)
+	for _, p := range [][]byte{ciHdr, typeDER, expHdr, edHdr, head, eciHdr, eciPrefix} {
 		out = append(out, p...)
 	}
-	return out, nil
+	off := len(out)
+	out = out[:off+ctLen+tailLen]
+	return out, out[off : off+ctLen : off+ctLen+tailLen], nil
 }
 
 func tlvHeader(tag byte, n int) []byte {

@@ -153,12 +153,12 @@ func (m *message) mediaType() (string, map[string]string, error) {
 // its Content-* fields (a text/plain one when there is none) and its body
 // in canonical form, 8-bit bodies encoded as quoted-printable (text) or
 // base64 so that the signed bytes survive any transport.
-func entity(msg []byte) (outer, ent []byte, err error) {
+func entity(msg []byte) (outer []byte, ent mimeEntity, err error) {
 	// The header block is made canonical; the body only once we know it is
 	// line-oriented: binary bytes are base64-encoded as they are.
 	split := headerEnd(msg)
 	if split > maxHeaderSize {
-		return nil, nil, malformed("MIME header", "header block too large")
+		return nil, mimeEntity{}, malformed("MIME header", "header block too large")
 	}
 	head := canonicalCRLF(msg[:split])
 	if !bytes.HasSuffix(head, []byte("\r\n\r\n")) && len(head) > 0 {
@@ -166,11 +166,11 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 	}
 	m, err := parseMessage(head)
 	if err != nil {
-		return nil, nil, err
+		return nil, mimeEntity{}, err
 	}
 	t, _, err := m.mediaType()
 	if err != nil {
-		return nil, nil, err
+		return nil, mimeEntity{}, err
 	}
 	raw := msg[split:]
 	cte := strings.ToLower(m.get("Content-Transfer-Encoding"))
@@ -181,13 +181,13 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 	case "base64", "quoted-printable":
 		body = canonicalCRLF(raw)
 		if !sevenBitSafe(body) {
-			return nil, nil, malformed("MIME body", "8-bit data in a %s body", cte)
+			return nil, mimeEntity{}, malformed("MIME body", "8-bit data in a %s body", cte)
 		}
 	case "", "7bit", "8bit", "binary":
 		body = canonicalCRLF(raw)
 		if !sevenBitSafe(body) {
 			if strings.HasPrefix(t, "multipart/") || strings.HasPrefix(t, "message/") {
-				return nil, nil, malformed("MIME body", "8-bit data inside %s: encode its parts as quoted-printable or base64 first", t)
+				return nil, mimeEntity{}, malformed("MIME body", "8-bit data inside %s: encode its parts as quoted-printable or base64 first", t)
 			}
 			if text && bytes.IndexByte(body, 0) < 0 {
 				reencode = "quoted-printable"
@@ -197,10 +197,10 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 			}
 		}
 	default:
-		return nil, nil, malformed("Content-Transfer-Encoding", "unknown encoding %q", cte)
+		return nil, mimeEntity{}, malformed("Content-Transfer-Encoding", "unknown encoding %q", cte)
 	}
 	var e bytes.Buffer
-	e.Grow(len(m.fields)*80 + base64Len(len(body)) + 4096)
+	e.Grow(len(head) + 128)
 	hasType := false
 	for _, f := range m.fields {
 		if !isContentField(f.name) {
@@ -217,20 +217,36 @@ func entity(msg []byte) (outer, ent []byte, err error) {
 	if !hasType {
 		e.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	}
-	switch reencode {
-	case "":
+	if reencode == "" {
+		// The body is used where it lies: no copy of megabytes.
 		e.WriteString("\r\n")
-		e.Write(body)
-	case "quoted-printable":
-		e.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+		return m.outer(), mimeEntity{head: e.Bytes(), body: body}, nil
+	}
+	e.WriteString("Content-Transfer-Encoding: " + reencode + "\r\n\r\n")
+	eh := bytes.Clone(e.Bytes())
+	e.Reset()
+	if reencode == "quoted-printable" {
 		w := quotedprintable.NewWriter(&e)
 		w.Write(body)
 		w.Close()
-	case "base64":
-		e.WriteString("Content-Transfer-Encoding: base64\r\n\r\n")
+	} else {
 		writeBase64(&e, body)
 	}
-	return m.outer(), e.Bytes(), nil
+	return m.outer(), mimeEntity{head: eh, body: e.Bytes()}, nil
+}
+
+// mimeEntity is a MIME entity in two pieces, its header block (ending in
+// the empty line) and its body, so that a large body need not be copied.
+type mimeEntity struct{ head, body []byte }
+
+func (e mimeEntity) len() int { return len(e.head) + len(e.body) }
+
+func (e mimeEntity) copyTo(dst []byte) { copy(dst[copy(dst, e.head):], e.body) }
+
+func (e mimeEntity) bytes() []byte {
+	b := make([]byte, e.len())
+	e.copyTo(b)
+	return b
 }
 
 // headerEnd is the offset of the body in a message whose line ends may be

@@ -42,7 +42,7 @@ func Sign(msg []byte, signer crypto.Signer, cert *x509.Certificate, chain []*x50
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(outer) + len(ent) + base64Len(len(der)) + 1024)
+	b.Grow(len(outer) + ent.len() + base64Len(len(der)) + 1024)
 	b.Write(outer)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	if opts.Opaque {
@@ -53,7 +53,8 @@ func Sign(msg []byte, signer crypto.Signer, cert *x509.Certificate, chain []*x50
 	fmt.Fprintf(&b, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\r\n boundary=\"%s\"\r\n\r\n", bnd)
 	b.WriteString("This is an S/MIME signed message\r\n\r\n")
 	fmt.Fprintf(&b, "--%s\r\n", bnd)
-	b.Write(ent)
+	b.Write(ent.head)
+	b.Write(ent.body)
 	fmt.Fprintf(&b, "\r\n--%s\r\n", bnd)
 	b.WriteString("Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n")
 	b.WriteString("Content-Transfer-Encoding: base64\r\n")
@@ -118,7 +119,7 @@ func explicit0(der []byte) []byte {
 // signContent makes a ContentInfo with a SignedData over content, signed
 // with SHA-256 and the attributes content-type, signing-time and
 // message-digest.
-func signContent(content []byte, signer crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, detached bool, when time.Time) ([]byte, error) {
+func signContent(content mimeEntity, signer crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, detached bool, when time.Time) ([]byte, error) {
 	if signer == nil || cert == nil {
 		return nil, errors.New("smime: signing needs a key and its certificate")
 	}
@@ -137,8 +138,10 @@ func signContent(content []byte, signer crypto.Signer, cert *x509.Certificate, c
 	if when.IsZero() {
 		when = time.Now()
 	}
-	digest := sha256.Sum256(content)
-	attrs, err := signedAttributes(oidData, digest[:], when)
+	h := sha256.New()
+	h.Write(content.head)
+	h.Write(content.body)
+	attrs, err := signedAttributes(oidData, h.Sum(nil), when)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +169,7 @@ func signContent(content []byte, signer crypto.Signer, cert *x509.Certificate, c
 	}
 	eci := encapContentInfo{EContentType: oidData}
 	if !detached {
-		oct, err := asn1.Marshal(content)
+		oct, err := asn1.Marshal(content.bytes())
 		if err != nil {
 			return nil, err
 		}
