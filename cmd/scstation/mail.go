@@ -142,7 +142,7 @@ func (a *app) mailSubcommand(name, short string, signs, encrypts bool) *cobra.Co
 			// the heap grows past a generous multiple of the message, not
 			// every few megabytes (GC was a fifth of the CPU time for 1 MB).
 			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(max(64<<20, 16*int64(len(msg)))))
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(max(64<<20, 8*int64(len(msg)))))
 			mt, err := st.MailTrust()
 			if err != nil {
 				return err
