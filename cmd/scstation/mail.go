@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -508,16 +509,29 @@ func readMailInput(cmd *cobra.Command, path string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	var buf bytes.Buffer
+	// A regular file is read into one buffer of its size (not grown and
+	// cleared step by step: this is megabytes on every command).
+	b := []byte(nil)
 	if f, ok := r.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= smime.MaxMessageSize {
-			buf.Grow(int(fi.Size()) + bytes.MinRead)
+			b = make([]byte, 0, int(fi.Size())+512)
 		}
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r, smime.MaxMessageSize+1))
-	b := buf.Bytes()
-	if err != nil {
-		return nil, err
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, max(len(b), 64<<10))
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > smime.MaxMessageSize {
+			break
+		}
 	}
 	if len(b) > smime.MaxMessageSize {
 		return nil, refusal{fmt.Errorf("the message is larger than %d bytes", smime.MaxMessageSize)}

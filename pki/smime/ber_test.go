@@ -2,6 +2,7 @@ package smime
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"testing"
 )
@@ -123,4 +124,27 @@ func FuzzEntity(f *testing.F) {
 			t.Fatalf("8-bit body left as it was: %q", m.body)
 		}
 	})
+}
+
+func TestAppendBase64(t *testing.T) {
+	ref := func(b []byte) []byte {
+		enc := base64.StdEncoding.EncodeToString(b)
+		var out []byte
+		for len(enc) > 0 {
+			n := min(76, len(enc))
+			out = append(append(out, enc[:n]...), '\r', '\n')
+			enc = enc[n:]
+		}
+		return out
+	}
+	src := make([]byte, 1<<20+13)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 256<<10 - 1, 256 << 10, 256<<10 + 57*3 + 5, 1<<20 + 13} {
+		got := appendBase64([]byte("x"), src[:n])
+		if want := append([]byte("x"), ref(src[:n])...); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: differs from the reference (len %d vs %d)", n, len(got), len(want))
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package smime
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
@@ -65,12 +64,10 @@ func Encrypt(msg []byte, recipients []*x509.Certificate, opts *EncryptOptions) (
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.Grow(len(outer) + base64Len(len(der)) + 512)
-	b.Write(outer)
-	b.WriteString("MIME-Version: 1.0\r\n")
-	writePKCS7Mime(&b, smimeType, "smime.p7m", der)
-	return b.Bytes(), nil
+	b := make([]byte, 0, len(outer)+base64Len(len(der))+512)
+	b = append(b, outer...)
+	b = append(b, "MIME-Version: 1.0\r\n"...)
+	return appendPKCS7Mime(b, smimeType, "smime.p7m", der), nil
 }
 
 func envelop(content mimeEntity, recipients []*x509.Certificate, opts *EncryptOptions) ([]byte, string, error) {

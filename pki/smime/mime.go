@@ -11,7 +11,9 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // Limits on what we parse: a message, and its header block.
@@ -306,17 +308,57 @@ func base64Len(n int) int { return (n + 56) / 57 * 78 }
 
 // writeBase64 writes b in base64 lines of 76 characters, each ending CRLF.
 func writeBase64(w *bytes.Buffer, b []byte) {
+	w.Write(appendBase64(make([]byte, 0, base64Len(len(b))), b))
+}
+
+// appendBase64 appends b in base64 lines of 76 characters, each ending
+// CRLF. With room in dst's capacity nothing is allocated (or cleared:
+// fresh memory for megabytes is made with make(0, n), which the runtime
+// need not zero), and large inputs are encoded by two goroutines.
+func appendBase64(dst, b []byte) []byte {
 	const in = 57 // 76 characters, then CRLF
-	w.Grow(base64Len(len(b)))
-	for len(b) > 0 {
-		n := min(in, len(b))
-		l := base64.StdEncoding.EncodedLen(n)
-		dst := w.AvailableBuffer()[:l+2]
-		base64.StdEncoding.Encode(dst, b[:n])
-		dst[l], dst[l+1] = '\r', '\n'
-		w.Write(dst)
-		b = b[n:]
+	total := base64Len(len(b))
+	if cap(dst)-len(dst) < total {
+		dst = slices.Grow(dst, total)
 	}
+	start := len(dst)
+	dst = dst[:start+total]
+	encode := func(out, src []byte) {
+		for len(src) > 0 {
+			n := min(in, len(src))
+			l := base64.StdEncoding.EncodedLen(n)
+			base64.StdEncoding.Encode(out, src[:n])
+			out[l], out[l+1] = '\r', '\n'
+			out, src = out[l+2:], src[n:]
+		}
+	}
+	if len(b) < 256<<10 {
+		encode(dst[start:], b)
+		return dst[:start+used(len(b))]
+	}
+	// Split at a line boundary: both halves are whole 57-byte lines but
+	// the last.
+	half := len(b) / 2 / in * in
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		encode(dst[start:], b[:half])
+	}()
+	encode(dst[start+half/in*78:], b[half:])
+	wg.Wait()
+	return dst[:start+used(len(b))]
+}
+
+// used is the exact length appendBase64 writes for n bytes (the last line
+// may be short).
+func used(n int) int {
+	const in = 57
+	full := n / in * 78
+	if r := n % in; r > 0 {
+		full += base64.StdEncoding.EncodedLen(r) + 2
+	}
+	return full
 }
 
 // decodeBase64 decodes a base64 body, ignoring line breaks and white space.

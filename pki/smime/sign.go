@@ -41,34 +41,33 @@ func Sign(msg []byte, signer crypto.Signer, cert *x509.Certificate, chain []*x50
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.Grow(len(outer) + ent.len() + base64Len(len(der)) + 1024)
-	b.Write(outer)
-	b.WriteString("MIME-Version: 1.0\r\n")
+	// One allocation, never cleared or grown: see appendBase64.
+	b := make([]byte, 0, len(outer)+ent.len()+base64Len(len(der))+1024)
+	b = append(b, outer...)
+	b = append(b, "MIME-Version: 1.0\r\n"...)
 	if opts.Opaque {
-		writePKCS7Mime(&b, "signed-data", "smime.p7m", der)
-		return b.Bytes(), nil
+		return appendPKCS7Mime(b, "signed-data", "smime.p7m", der), nil
 	}
 	bnd := boundary()
-	fmt.Fprintf(&b, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\r\n boundary=\"%s\"\r\n\r\n", bnd)
-	b.WriteString("This is an S/MIME signed message\r\n\r\n")
-	fmt.Fprintf(&b, "--%s\r\n", bnd)
-	b.Write(ent.head)
-	b.Write(ent.body)
-	fmt.Fprintf(&b, "\r\n--%s\r\n", bnd)
-	b.WriteString("Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n")
-	b.WriteString("Content-Transfer-Encoding: base64\r\n")
-	b.WriteString("Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n")
-	writeBase64(&b, der)
-	fmt.Fprintf(&b, "\r\n--%s--\r\n", bnd)
-	return b.Bytes(), nil
+	b = fmt.Appendf(b, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\r\n boundary=\"%s\"\r\n\r\n", bnd)
+	b = append(b, "This is an S/MIME signed message\r\n\r\n"...)
+	b = fmt.Appendf(b, "--%s\r\n", bnd)
+	b = append(b, ent.head...)
+	b = append(b, ent.body...)
+	b = fmt.Appendf(b, "\r\n--%s\r\n", bnd)
+	b = append(b, "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"+
+		"Content-Transfer-Encoding: base64\r\n"+
+		"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"...)
+	b = appendBase64(b, der)
+	b = fmt.Appendf(b, "\r\n--%s--\r\n", bnd)
+	return b, nil
 }
 
-func writePKCS7Mime(b *bytes.Buffer, smimeType, name string, der []byte) {
-	fmt.Fprintf(b, "Content-Type: application/pkcs7-mime; smime-type=%s; name=\"%s\"\r\n", smimeType, name)
-	b.WriteString("Content-Transfer-Encoding: base64\r\n")
-	fmt.Fprintf(b, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name)
-	writeBase64(b, der)
+func appendPKCS7Mime(b []byte, smimeType, name string, der []byte) []byte {
+	b = fmt.Appendf(b, "Content-Type: application/pkcs7-mime; smime-type=%s; name=\"%s\"\r\n", smimeType, name)
+	b = append(b, "Content-Transfer-Encoding: base64\r\n"...)
+	b = fmt.Appendf(b, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name)
+	return appendBase64(b, der)
 }
 
 // CertsOnly makes a certs-only message (application/pkcs7-mime;
@@ -89,10 +88,7 @@ func CertsOnly(certs ...*x509.Certificate) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteString("MIME-Version: 1.0\r\n")
-	writePKCS7Mime(&b, "certs-only", "smime.p7c", der)
-	return b.Bytes(), nil
+	return appendPKCS7Mime([]byte("MIME-Version: 1.0\r\n"), "certs-only", "smime.p7c", der), nil
 }
 
 func certSet(certs []*x509.Certificate) asn1.RawValue {
