@@ -170,6 +170,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.logonCommand())
 	root.AddCommand(a.enrollCommand())
 	a.extendCardCommand(root)
+	root.AddCommand(a.mailCommand())
 	a.markControlModes(root)
 	return root
 }
