@@ -2,7 +2,9 @@
 // HTTP server: a test CA (pki/pkitest) with a KDC certificate from its
 // "kdc" template, a key store in a temporary directory, an in-memory
 // directory of users, a service principal, and UDP and TCP listeners on a
-// loopback port. Everything is torn down when the test ends.
+// loopback port. StartMITKDC runs MIT's krb5kdc as the peer to compare
+// with or to test our client against. Everything is torn down when the
+// test ends.
 package kdctest
 
 import (
