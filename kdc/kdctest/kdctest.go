@@ -258,6 +258,13 @@ func (u *Users) Put(p *kdc.Principal) {
 	u.users[strings.ToLower(p.Name)] = &c
 }
 
+// Delete removes a user.
+func (u *Users) Delete(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.users, strings.ToLower(name))
+}
+
 // LookupUser implements kdc.PrincipalStore.
 func (u *Users) LookupUser(_ context.Context, name string) (*kdc.Principal, error) {
 	u.mu.Lock()
