@@ -18,7 +18,8 @@ import (
 // TestDisabledAccount: an account with ACCOUNTDISABLE is refused with
 // KDC_ERR_CLIENT_REVOKED, for PKINIT (DH and public-key mode) and
 // encrypted timestamp, by our client, gokrb5's and MIT kinit; a TGT issued
-// before the account was disabled gets no more service tickets, and
+// before the account was disabled gets no more service tickets (our
+// client, MIT kvno), and
 // enabling it again lets everything through.
 func TestDisabledAccount(t *testing.T) {
 	t.Parallel()
@@ -50,6 +51,11 @@ func TestDisabledAccount(t *testing.T) {
 		return cl.Login()
 	}
 
+	// MIT kinit's TGT from before the account is disabled.
+	if r := m.kinitPKINIT(t, "before", id, "alice@"+kdctest.Realm); r.err != nil {
+		t.Fatalf("kinit: %v: %s", r.err, r.out)
+	}
+
 	setDisabled := func(d bool) {
 		alice.Disabled, admin.Disabled = d, d
 		s.Users.Put(alice)
@@ -71,6 +77,10 @@ func TestDisabledAccount(t *testing.T) {
 	t.Run("tgs-with-earlier-tgt", func(t *testing.T) {
 		_, err := c.ServiceTicket(ctx, tgt, kdctest.Service)
 		wantCode(t, err, kdc.ErrClientRevoked)
+	})
+	t.Run("mit-kvno-with-earlier-tgt", func(t *testing.T) {
+		r := m.run(t, "before", m.kvno, kdctest.Service+"@"+kdctest.Realm)
+		checkRefusal(t, s, r, kdc.ErrClientRevoked, "Client's credentials have been revoked")
 	})
 	t.Run("encrypted-timestamp-gokrb5", func(t *testing.T) {
 		err := gokrb5Login()
@@ -100,6 +110,9 @@ func TestDisabledAccount(t *testing.T) {
 	}
 	if r := m.kinitPKINIT(t, "enabled", id, "alice@"+kdctest.Realm); r.err != nil {
 		t.Errorf("kinit after enabling: %v: %s", r.err, r.out)
+	}
+	if r := m.run(t, "before", m.kvno, kdctest.Service+"@"+kdctest.Realm); r.err != nil {
+		t.Errorf("kvno with the earlier TGT after enabling: %v: %s", r.err, r.out)
 	}
 	// A deleted account's TGT is refused too.
 	s.Users.Delete("alice")
