@@ -147,12 +147,13 @@ func (s *Store) ServiceAccounts(ctx context.Context) ([]*ServiceAccount, error) 
 
 // SetServiceKeys gives the account named account (a login name) the
 // servicePrincipalName spn and new sealed keys, in one transaction.
-// seal gets the account's current sealed keys (nil: none) and returns the
-// new ones. A missing account is created as a service account (a
+// seal gets the account's login name as stored (the name the keys are
+// bound to) and its current sealed keys (nil: none), and returns the new
+// ones. A missing account is created as a service account (a
 // user-class entry uid=account under ou=people, userAccountControl
 // NORMAL_ACCOUNT, no UPN). An SPN already on another account is refused
 // (ErrAmbiguous), and so is an account that is a group.
-func (s *Store) SetServiceKeys(account, spn string, seal func(old []byte) ([]byte, error)) (*ServiceAccount, error) {
+func (s *Store) SetServiceKeys(account, spn string, seal func(name string, old []byte) ([]byte, error)) (*ServiceAccount, error) {
 	if err := ValidateSPN(spn); err != nil {
 		return nil, err
 	}
@@ -183,12 +184,12 @@ func (s *Store) SetServiceKeys(account, spn string, seal func(old []byte) ([]byt
 			}
 		}
 		var old []byte
+		name := account
 		if e != nil {
-			if k := e.Get("scstationKerberosKeys"); k != nil && len(k.Values) > 0 {
-				old = k.Values[0]
-			}
+			cur := entryService(e)
+			old, name = cur.Keys, cur.Name
 		}
-		sealed, err := seal(old)
+		sealed, err := seal(name, old)
 		if err != nil {
 			return err
 		}

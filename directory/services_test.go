@@ -20,8 +20,11 @@ func TestServiceAccounts(t *testing.T) {
 	s := ldaptest.New(t, ldaptest.Options{})
 	st := s.Store
 	ctx := context.Background()
-	seal := func(want []byte, out string) func([]byte) ([]byte, error) {
-		return func(old []byte) ([]byte, error) {
+	seal := func(want []byte, out string) func(string, []byte) ([]byte, error) {
+		return func(name string, old []byte) ([]byte, error) {
+			if name != "svc-web" && name != "svc-other" && name != "svc" {
+				return nil, fmt.Errorf("sealing for %q", name)
+			}
 			if !bytes.Equal(old, want) {
 				return nil, fmt.Errorf("old keys %q, want %q", old, want)
 			}
@@ -35,7 +38,12 @@ func TestServiceAccounts(t *testing.T) {
 	if a.Name != "svc-web" || string(a.Keys) != "v1" || a.Disabled || len(a.SPNs) != 1 {
 		t.Fatalf("new service account: %+v", a)
 	}
-	if _, err := st.SetServiceKeys("svc-web", "http/www.example.test", seal([]byte("v1"), "v2")); err != nil {
+	if _, err := st.SetServiceKeys("SVC-Web", "http/www.example.test", func(name string, old []byte) ([]byte, error) {
+		if name != "svc-web" || string(old) != "v1" {
+			return nil, fmt.Errorf("sealing for %q with old keys %q", name, old)
+		}
+		return []byte("v2"), nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	for _, spn := range []string{"HTTP/web.example.test", "http/WEB.example.test", "http/www.example.test"} {
@@ -57,7 +65,7 @@ func TestServiceAccounts(t *testing.T) {
 		t.Errorf("a refused registration left an account behind: %v", err)
 	}
 	// A failing seal changes nothing.
-	if _, err := st.SetServiceKeys("svc-web", "HTTP/web.example.test", func([]byte) ([]byte, error) { return nil, errors.New("no") }); err == nil {
+	if _, err := st.SetServiceKeys("svc-web", "HTTP/web.example.test", func(string, []byte) ([]byte, error) { return nil, errors.New("no") }); err == nil {
 		t.Error("a failing seal was stored")
 	}
 	for _, bad := range []struct{ account, spn string }{
@@ -99,7 +107,7 @@ func TestServiceAccounts(t *testing.T) {
 func TestServiceKeysNeverOverLDAP(t *testing.T) {
 	testpeer.Require(t, "ldapsearch", "ldapmodify")
 	s := ldaptest.New(t, ldaptest.Options{})
-	if _, err := s.Store.SetServiceKeys("svc-web", "HTTP/web.example.test", func([]byte) ([]byte, error) { return []byte("sealed-keys"), nil }); err != nil {
+	if _, err := s.Store.SetServiceKeys("svc-web", "HTTP/web.example.test", func(string, []byte) ([]byte, error) { return []byte("sealed-keys"), nil }); err != nil {
 		t.Fatal(err)
 	}
 	admin := []string{"-H", s.URL, "-x", "-D", s.AdminDN, "-w", s.AdminPassword}

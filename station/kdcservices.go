@@ -84,12 +84,12 @@ func (s *Station) AddService(spn, account string) (*ServiceInfo, error) {
 		return nil, err
 	}
 	var kvno int
-	acct, err := dir.SetServiceKeys(account, spn, func(old []byte) ([]byte, error) {
+	acct, err := dir.SetServiceKeys(account, spn, func(name string, old []byte) ([]byte, error) {
 		prev := legacy
 		if old != nil {
-			opened, err := store.OpenKeys(account, old)
+			opened, err := store.OpenKeys(name, old)
 			if err != nil {
-				return nil, fmt.Errorf("station: the current keys of %s: %w", account, err)
+				return nil, fmt.Errorf("station: the current keys of %s: %w", name, err)
 			}
 			if maxKVNO(opened) > maxKVNO(prev) {
 				prev = opened
@@ -100,7 +100,7 @@ func (s *Station) AddService(spn, account string) (*ServiceInfo, error) {
 			return nil, err
 		}
 		kvno = n
-		return store.SealKeys(account, keys)
+		return store.SealKeys(name, keys)
 	})
 	if err != nil {
 		return nil, err

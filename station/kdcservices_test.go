@@ -59,7 +59,7 @@ func TestDirectoryServices(t *testing.T) {
 	if err != nil || web.KVNO != 1 || web.Account != "svc-web" {
 		t.Fatalf("AddService: %+v %v", web, err)
 	}
-	www, err := st.AddService("HTTP/www.example.test", "svc-web") // the same account: new keys for both
+	www, err := st.AddService("HTTP/www.example.test", "SVC-Web") // the same account: new keys for both
 	if err != nil || www.KVNO != 2 || www.DN != web.DN {
 		t.Fatalf("second SPN: %+v %v", www, err)
 	}
