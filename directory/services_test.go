@@ -120,6 +120,13 @@ func TestServiceKeysNeverOverLDAP(t *testing.T) {
 			t.Errorf("ldapsearch %v returned the keys:\n%s", attrs, r.stdout)
 		}
 	}
+	var exported bytes.Buffer
+	if _, err := s.Store.ExportLDIF(context.Background(), &exported, directory.ExportOptions{Passwords: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(exported.String(), "servicePrincipalName: HTTP/web.example.test") || strings.Contains(strings.ToLower(exported.String()), "kerberoskeys") {
+		t.Errorf("LDIF export with passwords: the SPN missing or the keys there:\n%s", exported.String())
+	}
 	r := mustPeer(t, 0, peer(t, s, "", "ldapsearch", append(admin, "-LLL", "-b", s.BaseDN, "(scstationKerberosKeys=*)", "dn")...))
 	if strings.TrimSpace(r.stdout) != "" {
 		t.Errorf("a presence filter on the keys matched:\n%s", r.stdout)
