@@ -140,3 +140,28 @@ func TestServiceKeysNeverOverLDAP(t *testing.T) {
 		t.Errorf("keys after the refused modify: %q %v", a.Keys, err)
 	}
 }
+
+// TestClientDisabled reads ACCOUNTDISABLE over LDAP: the embedded server
+// through the Client (embedded profile), and slapd (OpenLDAP profile,
+// which has no userAccountControl: never disabled).
+func TestClientDisabled(t *testing.T) {
+	s := embeddedServer(t)
+	c := newClient(t, embeddedConfig(t, s))
+	ctx := context.Background()
+	if u, err := c.LookupUser(ctx, "alice"); err != nil || u.Disabled {
+		t.Fatalf("alice before: %+v %v", u, err)
+	}
+	if err := s.Store.SetUserDisabled("alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.LookupUser(ctx, "alice"); err != nil || !u.Disabled {
+		t.Fatalf("alice disabled, over LDAP: %+v %v", u, err)
+	}
+	if u, err := c.LookupUser(ctx, "bob"); err != nil || u.Disabled {
+		t.Fatalf("bob: %+v %v", u, err)
+	}
+	sl := slapdPeer(t, ldaptest.SlapdOptions{})
+	if u, err := newClient(t, slapdConfig(t, sl)).LookupUser(ctx, "alice"); err != nil || u.Disabled {
+		t.Fatalf("alice on slapd: %+v %v", u, err)
+	}
+}
