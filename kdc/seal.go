@@ -48,6 +48,10 @@ func (s *Store) SealKeys(account string, keys []Key) ([]byte, error) {
 		return nil, errors.New("kdc: nothing to seal")
 	}
 	s.mu.RLock()
+	if len(s.data.Master) == 0 {
+		s.mu.RUnlock()
+		return nil, errors.New("kdc: the store has no master key")
+	}
 	master := s.data.Master[len(s.data.Master)-1]
 	realm := s.data.Realm
 	s.mu.RUnlock()
