@@ -241,10 +241,11 @@ func TestServeControl(t *testing.T) {
 
 	listHeld := must(t, 0, runBin(t, bin, work, "", nil, "ca", "list", "--dir", dir))
 	showHeld := must(t, 0, runBin(t, bin, work, "", nil, "ca", "show", serial, "--dir", dir))
-	usersHeld := must(t, 0, runBin(t, bin, work, "", nil, "user", "list", "--dir", dir))
 	// The KDC's store is serve's: a service added now is in kdc list.
 	must(t, 0, runBin(t, bin, work, "", nil, "kdc", "service", "host/station.example.test", "--dir", dir))
 	kdcHeld := must(t, 0, runBin(t, bin, work, "", nil, "kdc", "list", "--dir", dir))
+	// The service account is a directory entry: list users after it.
+	usersHeld := must(t, 0, runBin(t, bin, work, "", nil, "user", "list", "--dir", dir))
 	if !strings.Contains(kdcHeld.stdout, "host/station.example.test@EXAMPLE.TEST") {
 		t.Errorf("kdc list: %q", kdcHeld.stdout)
 	}
