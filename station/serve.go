@@ -54,6 +54,14 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 	if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 		return errors.New("station: no service to run")
 	}
+	if opts.KDC != "" && s.Config.KDC.External() {
+		// An external KDC serves the realm (scstation kdc export).
+		s.Log.Warn("embedded KDC not started: [kdc] mode is external")
+		opts.KDC = ""
+		if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" {
+			return errors.New("station: no service to run (the KDC is external, so it is not served here)")
+		}
+	}
 	if opts.HTTP != "" {
 		chain, err := s.CAChain()
 		if err != nil {

@@ -26,6 +26,7 @@ The keys live in kdc/kdc.json in the data directory (mode 0600). Run these
 commands while the KDC is not serving: the store belongs to one process.`,
 	}
 	cmd.AddCommand(a.kdcServiceCommand(), a.kdcPrincipalCommand(), a.kdcListCommand(), a.kdcKeytabCommand())
+	cmd.AddCommand(a.kdcExportCommand())
 	return cmd
 }
 
