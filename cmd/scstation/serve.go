@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -24,7 +25,14 @@ func (a *app) serveCommand() *cobra.Command {
   ldaps  the directory over TLS
   kdc    Kerberos (UDP and TCP on the same address): PKINIT smart-card logon,
          encrypted timestamp, service tickets; its PKINIT certificate comes
-         from the station CA (kdc template)
+         from the station CA (kdc template). Not started when config.toml
+         says [kdc] mode = "external" (see scstation kdc export)
+
+The HTTP service also answers GET /health with JSON: each service's
+addresses and state, the CA certificate's expiry, the CRL's next update and
+whether it is overdue, and the databases in use; 200 when all is well, 503
+otherwise. serve logs one "ready" line with every address, and a warning when
+the CRL is overdue. SIGINT or SIGTERM stop it cleanly (exit 0).
 
 An empty address turns a service off; addresses default to the
 configuration's [services]. LDAPS and StartTLS present a certificate from the
@@ -62,7 +70,14 @@ the same data directory that need it report that it is in use.
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return st.Serve(ctx, opts)
+			err := st.Serve(ctx, opts)
+			// Close the databases before exiting, and say so: an init
+			// system waiting on the exit sees the data directory free.
+			if cerr := st.Close(); cerr != nil {
+				return errors.Join(err, cerr)
+			}
+			a.log.Info("databases closed")
+			return err
 		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
