@@ -29,14 +29,15 @@ const (
 // secrets: names, addresses, dates and states only.
 type Health struct {
 	// Status is "ok", or "unhealthy" with the reasons in Problems.
-	Status    string            `json:"status"`
-	Problems  []string          `json:"problems,omitempty"`
-	Time      time.Time         `json:"time"`
-	Services  []ServiceHealth   `json:"services"`
-	CA        CAHealth          `json:"ca"`
-	CRL       CRLHealth         `json:"crl"`
-	Databases []DatabaseHealth  `json:"databases"`
-	KDC       map[string]string `json:"kdc,omitempty"`
+	Status    string           `json:"status"`
+	Problems  []string         `json:"problems,omitempty"`
+	Time      time.Time        `json:"time"`
+	Services  []ServiceHealth  `json:"services"`
+	CA        CAHealth         `json:"ca"`
+	CRL       CRLHealth        `json:"crl"`
+	Databases []DatabaseHealth `json:"databases"`
+	// KDCMode is [kdc] mode: with "external", no KDC runs here.
+	KDCMode string `json:"kdc_mode"`
 }
 
 // ServiceHealth is one listener of an embedded service.
@@ -136,9 +137,7 @@ func (h *health) report() *Health {
 			problem("%s/%s on %s is %s", svc.Name, svc.Network, svc.Addr, svc.State)
 		}
 	}
-	if h.kdcMode == KDCExternal {
-		r.KDC = map[string]string{"mode": KDCExternal}
-	}
+	r.KDCMode = h.kdcMode
 	r.CA = CAHealth{Subject: h.ca.Subject.String(), NotAfter: h.ca.NotAfter.UTC(), Expired: now.After(h.ca.NotAfter)}
 	if r.CA.Expired {
 		problem("the CA certificate expired on %s", r.CA.NotAfter.Format(time.RFC3339))

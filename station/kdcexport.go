@@ -64,6 +64,9 @@ type KDCExport struct {
 	// issued now (else the valid one already in Dir was kept).
 	Certificate *x509.Certificate
 	Issued      bool
+	// Superseded is the previously exported KDC certificate, revoked as
+	// superseded when a new one replaced it; nil when none was.
+	Superseded *x509.Certificate
 	// CRL is the CRL just published and exported.
 	CRL *x509.RevocationList
 }
@@ -81,9 +84,9 @@ var principalRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A
 // the requested services, and kdc.conf and krb5.conf snippets naming
 // them. A KDC certificate already in Dir is kept while it is valid,
 // matches its key and the host name, is not revoked and has more than 30
-// days to run; otherwise a new key is made and a certificate issued.
-// Everything is checked before anything is written, and each file is
-// replaced atomically.
+// days to run; otherwise a new key is made, a certificate issued, and the
+// one it replaces revoked as superseded. A bad request is refused before
+// anything is issued or written; each file is replaced atomically.
 func (s *Station) ExportKDC(ctx context.Context, opts KDCExportOptions) (*KDCExport, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("%w: no output directory", ErrBadExport)
@@ -130,21 +133,6 @@ func (s *Station) ExportKDC(ctx context.Context, opts KDCExportOptions) (*KDCExp
 		return nil, err
 	}
 	out := &KDCExport{Dir: dir}
-	chain, key, err := s.exportedKDCIdentity(dir, host, anchors)
-	if err != nil {
-		s.Log.Info("issuing a KDC certificate for the external KDC", "host", host, "reason", err)
-		if chain, key, err = s.issueExternalKDC(ctx, host, opts.Passphrase); err != nil {
-			return nil, err
-		}
-		out.Issued = true
-	}
-	out.Certificate = chain[0]
-	crl, err := s.PublishCRL(opts.Passphrase)
-	if err != nil {
-		return nil, err
-	}
-	out.CRL = crl
-
 	write := func(name string, data []byte, mode os.FileMode) error {
 		if err := atomicfile.Write(filepath.Join(dir, name), data, mode); err != nil {
 			return err
@@ -152,20 +140,44 @@ func (s *Station) ExportKDC(ctx context.Context, opts KDCExportOptions) (*KDCExp
 		out.Files = append(out.Files, name)
 		return nil
 	}
-	if out.Issued {
-		keyPEM, err := pki.MarshalPrivateKey(key)
-		if err != nil {
+	chain, old, err := s.exportedKDCIdentity(dir, host, anchors)
+	if err != nil {
+		s.Log.Info("issuing a KDC certificate for the external KDC", "host", host, "reason", err)
+		var key crypto.Signer
+		if chain, key, err = s.issueExternalKDC(ctx, host, opts.Passphrase); err != nil {
 			return nil, err
 		}
+		out.Issued = true
 		// Key first: a certificate without its key is useless, a key
 		// without a certificate is replaced next time.
-		if err := write(ExportKDCKey, keyPEM, 0o600); err != nil {
+		keyPEM, err := pki.MarshalPrivateKey(key)
+		if err == nil {
+			err = write(ExportKDCKey, keyPEM, 0o600)
+		}
+		if err == nil {
+			err = write(ExportKDCCert, exportCertFile(chain), 0o644)
+		}
+		if err != nil {
+			// Issued but not delivered: no valid certificate is left
+			// without a holder.
+			if _, rerr := s.Revoke(chain[0].SerialNumber, pki.ReasonCessationOfOperation); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return nil, err
 		}
-		if err := write(ExportKDCCert, exportCertFile(chain), 0o644); err != nil {
-			return nil, err
+		if old != nil {
+			if _, err := s.Revoke(old.SerialNumber, pki.ReasonSuperseded); err != nil {
+				return nil, fmt.Errorf("station: revoking the replaced KDC certificate %x: %w", old.SerialNumber, err)
+			}
+			out.Superseded = old
 		}
 	}
+	out.Certificate = chain[0]
+	crl, err := s.PublishCRL(opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	out.CRL = crl
 	if err := write(ExportAnchors, encodeCerts(anchors...), 0o644); err != nil {
 		return nil, err
 	}
@@ -210,34 +222,18 @@ func exportCertFile(chain []*x509.Certificate) []byte {
 	return encodeCerts(certs...)
 }
 
-// exportedKDCIdentity loads the KDC certificate and key already in dir and
-// says why they cannot be kept, if so.
-func (s *Station) exportedKDCIdentity(dir, host string, anchors []*x509.Certificate) ([]*x509.Certificate, crypto.Signer, error) {
-	chain, key, err := s.loadKDCIdentity(filepath.Join(dir, ExportKDCKey), filepath.Join(dir, ExportKDCCert))
+// exportedKDCIdentity returns the KDC certificate chain already exported
+// to dir when it can be kept, else why not, and the certificate itself
+// when it is a valid one of this CA that a new one should supersede.
+func (s *Station) exportedKDCIdentity(dir, host string, anchors []*x509.Certificate) (chain []*x509.Certificate, old *x509.Certificate, err error) {
+	certs, key, err := s.loadKDCIdentity(filepath.Join(dir, ExportKDCKey), filepath.Join(dir, ExportKDCCert))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, errors.New("none exported yet")
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	leaf := chain[0]
-	if !publicKeyMatches(leaf, key) {
-		return nil, nil, errors.New("the key does not match the certificate")
-	}
-	if err := leaf.VerifyHostname(host); err != nil {
-		return nil, nil, fmt.Errorf("the certificate is not for %s", host)
-	}
-	if !s.Now().Add(kdcRenewBefore).Before(leaf.NotAfter) {
-		return nil, nil, errors.New("the certificate expires within 30 days")
-	}
-	roots, inters := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(anchors[len(anchors)-1])
-	for _, c := range anchors[:len(anchors)-1] {
-		inters.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, CurrentTime: s.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, nil, fmt.Errorf("the certificate is not from this CA: %w", err)
-	}
+	leaf := certs[0]
 	db, err := s.CADB()
 	if err != nil {
 		return nil, nil, err
@@ -252,7 +248,26 @@ func (s *Station) exportedKDCIdentity(dir, host string, anchors []*x509.Certific
 	if rec.Status != pki.StatusValid {
 		return nil, nil, fmt.Errorf("the certificate is revoked (%s)", rec.Reason)
 	}
-	return append([]*x509.Certificate{leaf}, anchors...), key, nil
+	// From here on the certificate is ours and valid: a replacement
+	// supersedes it.
+	if !publicKeyMatches(leaf, key) {
+		return nil, leaf, errors.New("the key does not match the certificate")
+	}
+	if err := leaf.VerifyHostname(host); err != nil {
+		return nil, leaf, fmt.Errorf("the certificate is not for %s", host)
+	}
+	if !s.Now().Add(kdcRenewBefore).Before(leaf.NotAfter) {
+		return nil, leaf, errors.New("the certificate expires within 30 days")
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(anchors[len(anchors)-1])
+	for _, c := range anchors[:len(anchors)-1] {
+		inters.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, CurrentTime: s.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, leaf, fmt.Errorf("the certificate does not verify: %w", err)
+	}
+	return append([]*x509.Certificate{leaf}, anchors...), nil, nil
 }
 
 // publicKeyMatches reports whether key is the certificate's key.

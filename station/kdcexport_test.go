@@ -132,8 +132,8 @@ func TestExportKDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res3.Issued || res3.Certificate.Equal(leaf) {
-		t.Error("a revoked KDC certificate was kept")
+	if !res3.Issued || res3.Certificate.Equal(leaf) || res3.Superseded != nil {
+		t.Errorf("a revoked KDC certificate: issued %v, superseded %v", res3.Issued, res3.Superseded)
 	}
 	if !slices.ContainsFunc(res3.CRL.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool { return e.SerialNumber.Cmp(leaf.SerialNumber) == 0 }) {
 		t.Error("the exported CRL does not list the revoked certificate")
@@ -145,6 +145,18 @@ func TestExportKDC(t *testing.T) {
 	}
 	if !res4.Issued || res4.Certificate.VerifyHostname("kdc2.example.test") != nil {
 		t.Error("no new certificate for the new host name")
+	}
+	// The one it replaced is revoked as superseded, and the CRL says so.
+	if res4.Superseded == nil || !res4.Superseded.Equal(res3.Certificate) {
+		t.Fatalf("superseded %v", res4.Superseded)
+	}
+	if rec, err := db.Get(res3.Certificate.SerialNumber); err != nil || rec.Status == pki.StatusValid || rec.Reason != pki.ReasonSuperseded {
+		t.Errorf("the replaced certificate: %+v %v", rec, err)
+	}
+	if !slices.ContainsFunc(res4.CRL.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool {
+		return e.SerialNumber.Cmp(res3.Certificate.SerialNumber) == 0
+	}) {
+		t.Error("the CRL does not list the superseded KDC certificate")
 	}
 }
 
@@ -205,25 +217,68 @@ func TestKDCModeConfig(t *testing.T) {
 func TestServeExternalKDC(t *testing.T) {
 	st := newExportStation(t)
 	st.Config.KDC.Mode = KDCExternal
+	if _, err := st.PublishCRL(nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := st.Serve(ctx, ServeOptions{KDC: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "external") {
 		t.Errorf("serve with only the external KDC: %v", err)
 	}
-	started := make(chan string, 4)
+	started := make(chan [2]string, 4)
 	done := make(chan error, 1)
 	go func() {
-		done <- st.Serve(ctx, ServeOptions{KDC: "127.0.0.1:0", HTTP: "127.0.0.1:0", Ready: func(name, _ string) { started <- name }})
+		done <- st.Serve(ctx, ServeOptions{KDC: "127.0.0.1:0", HTTP: "127.0.0.1:0", Ready: func(name, addr string) { started <- [2]string{name, addr} }})
 	}()
-	if name := <-started; name != "http" {
-		t.Errorf("started %s", name)
+	first := <-started
+	if first[0] != "http" {
+		t.Errorf("started %s", first[0])
+	}
+	// Health says the KDC is elsewhere, and lists none here.
+	if code, h := getHealth(t, first[1]); code != 200 || h.KDCMode != KDCExternal || len(h.Services) != 1 {
+		t.Errorf("health: %d, kdc_mode %q, services %+v", code, h.KDCMode, h.Services)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	close(started)
-	for name := range started {
-		t.Errorf("also started %s", name)
+	for svc := range started {
+		t.Errorf("also started %s", svc[0])
+	}
+}
+
+// TestExportKDCWriteFails: a certificate issued but not delivered (its
+// key cannot be written) is revoked, not left valid without a holder.
+func TestExportKDCWriteFails(t *testing.T) {
+	st := newExportStation(t)
+	out := t.TempDir()
+	if err := os.Mkdir(filepath.Join(out, ExportKDCKey), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, ExportKDCKey, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ExportKDC(context.Background(), KDCExportOptions{Dir: out, Hostname: "kdc.example.test"}); err == nil {
+		t.Fatal("export succeeded without writing the key")
+	}
+	db, _ := st.CADB()
+	recs, err := db.List(pki.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Template == "kdc" && r.Status == pki.StatusValid {
+			if cert, _ := r.Certificate(); cert != nil && cert.VerifyHostname("kdc.example.test") == nil {
+				t.Errorf("certificate %x for the external KDC is valid but was never delivered", r.Serial)
+			}
+		}
+		if r.Template == "kdc" && r.Reason == pki.ReasonCessationOfOperation {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d undelivered certificates revoked, want 1", n)
 	}
 }
