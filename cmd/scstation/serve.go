@@ -44,7 +44,7 @@ the same data directory that need it report that it is in use.
 
 ` + passphraseHelp,
 		Args: cobra.NoArgs,
-		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) (err error) {
 			opts := station.ServeOptions{
 				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
 				KDC:        st.Config.Services.KDC,
@@ -68,16 +68,18 @@ the same data directory that need it report that it is in use.
 			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 				return usagef("no service to run")
 			}
+			// Close the databases before exiting, and say so: whoever
+			// waits on the exit finds the data directory free.
+			defer func() {
+				if cerr := st.Close(); cerr != nil {
+					err = errors.Join(err, cerr)
+					return
+				}
+				a.log.Info("databases closed")
+			}()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			err := st.Serve(ctx, opts)
-			// Close the databases before exiting, and say so: an init
-			// system waiting on the exit sees the data directory free.
-			if cerr := st.Close(); cerr != nil {
-				return errors.Join(err, cerr)
-			}
-			a.log.Info("databases closed")
-			return err
+			return st.Serve(ctx, opts)
 		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
