@@ -76,6 +76,8 @@ type Station struct {
 
 	inventory *inventory.Store
 	audit     *audit.Log
+
+	enroll enrollState // master secret and officer session (secrets.go, officer.go)
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -173,6 +175,10 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 			return nil, err
 		}
 	}
+	// The master secret of the cards this station will manage.
+	if _, err := s.masterSecret(); err != nil {
+		return nil, err
+	}
 	s.Log.Info("data directory created", "dir", dir, "realm", cfg.Realm, "domain", cfg.Domain)
 	return s, nil
 }
@@ -207,6 +213,7 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 func (s *Station) Close() (err error) {
 	defer func() { err = errors.Join(err, s.closeRecords()) }()
 	var errs []error
+	s.SignOut()
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}

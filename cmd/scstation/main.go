@@ -120,6 +120,8 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.benchCommand())
 	root.AddCommand(a.kdcCommand())
 	root.AddCommand(a.logonCommand())
+	root.AddCommand(a.enrollCommand())
+	a.extendCardCommand(root)
 	return root
 }
 
