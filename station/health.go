@@ -110,16 +110,24 @@ func (h *health) set(name, state string) {
 	}
 }
 
-// databases records what the services opened, once they are set up.
-func (h *health) databases(s *Station) {
+// databases records the databases the services use (the CA database
+// and the embedded directory, for LDAP and the KDC), already open by then.
+func (h *health) databases(s *Station, opts ServeOptions) {
+	if opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
+		return
+	}
+	var dbs []healthDB
+	if db, err := s.CADB(); err == nil {
+		dbs = append(dbs, healthDB{"ca", caDBFile, func() error { _, err := db.SerialExists(big.NewInt(1)); return err }})
+	}
+	if !s.Config.Directory.External() {
+		if d, err := s.Directory(); err == nil {
+			dbs = append(dbs, healthDB{"directory", dirDBFile, func() error { _, err := d.Get(d.BaseDN()); return err }})
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if db := s.db; db != nil {
-		h.dbs = append(h.dbs, healthDB{"ca", caDBFile, func() error { _, err := db.SerialExists(big.NewInt(1)); return err }})
-	}
-	if d := s.users; d != nil {
-		h.dbs = append(h.dbs, healthDB{"directory", dirDBFile, func() error { _, err := d.Get(d.BaseDN()); return err }})
-	}
+	h.dbs = append(h.dbs, dbs...)
 }
 
 // report checks everything now.

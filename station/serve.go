@@ -168,7 +168,7 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 	}
 	errc := make(chan error, len(services))
 	var wg sync.WaitGroup
-	hl.databases(s)
+	hl.databases(s, opts)
 	for _, svc := range services {
 		hl.add(svc)
 	}
