@@ -201,20 +201,7 @@ func (s *Station) ExportKDC(ctx context.Context, opts KDCExportOptions) (*KDCExp
 
 // exportKeytab is a service's keytab, as scstation kdc keytab writes it.
 func (s *Station) exportKeytab(name string) ([]byte, error) {
-	var kt []byte
-	var err error
-	// Where services keep their keys is moving from the KDC store to
-	// their directory accounts (Station.ServiceKeytab finds them in
-	// both); use it when this build has it.
-	if sk, ok := any(s).(interface{ ServiceKeytab(string) ([]byte, error) }); ok {
-		kt, err = sk.ServiceKeytab(name)
-	} else {
-		var store *kdc.Store
-		if store, err = s.KDCStore(); err != nil {
-			return nil, err
-		}
-		kt, err = store.Keytab(name)
-	}
+	kt, err := s.ServiceKeytab(name)
 	if errors.Is(err, kdc.ErrUnknownPrincipal) {
 		return nil, fmt.Errorf("%w: no principal %s@%s in the KDC (scstation kdc service %s creates a service)", ErrBadExport, name, s.Config.Realm, name)
 	}

@@ -46,7 +46,7 @@ after revoking certificates, so that the KDC sees the revocations.
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: [kdc] mode is embedded; set mode = \"external\" so that serve does not run its own KDC")
 			}
 			res, err := st.ExportKDC(cmd.Context(), station.KDCExportOptions{
-				Dir: out, Hostname: hostname, Principals: principals, Passphrase: passphrase(passFile),
+				Dir: out, Hostname: hostname, Principals: principals, Passphrase: a.passphrase(passFile),
 			})
 			if errors.Is(err, station.ErrBadExport) {
 				return refusal{err}
