@@ -71,5 +71,7 @@ after revoking certificates, so that the KDC sees the revocations.
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the external KDC's DNS name (default [services] hostname)")
 	cmd.Flags().StringArrayVar(&principals, "principal", nil, "a service principal whose keytab to write (repeatable)")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
+	cmd.MarkFlagFilename("out")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }
