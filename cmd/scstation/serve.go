@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -24,23 +25,32 @@ func (a *app) serveCommand() *cobra.Command {
   ldaps  the directory over TLS
   kdc    Kerberos (UDP and TCP on the same address): PKINIT smart-card logon,
          encrypted timestamp, service tickets; its PKINIT certificate comes
-         from the station CA (kdc template)
+         from the station CA (kdc template). Not started when config.toml
+         says [kdc] mode = "external" (see scstation kdc export)
+
+The HTTP service also answers GET /health with JSON: each service's
+addresses and state, the CA certificate's expiry, the CRL's next update and
+whether it is overdue, and the databases in use; 200 when all is well, 503
+otherwise. serve logs one "ready" line with every address, and a warning when
+the CRL is overdue. SIGINT or SIGTERM stop it cleanly (exit 0).
 
 An empty address turns a service off; addresses default to the
 configuration's [services]. LDAPS and StartTLS present a certificate from the
 station CA (services/tls.crt), issued when missing or near expiry; so is the
 KDC's; either may need the CA key passphrase.
 
-While serve runs it holds the directory database: other scstation commands on
-the same data directory that need it report that it is in use.
+While serve runs it holds the data directory: other scstation commands on the
+same directory (user add, ca revoke, ...) are sent to it over the control
+socket DIR/control.sock (owner only) and run by serve, with the same result
+as when serve is not running. A second serve on the directory is refused.
 
 ` + passphraseHelp,
 		Args: cobra.NoArgs,
-		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) (err error) {
 			opts := station.ServeOptions{
 				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
 				KDC:        st.Config.Services.KDC,
-				Passphrase: passphrase(passFile),
+				Passphrase: a.passphrase(passFile),
 				Ready: func(name, addr string) {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", name, addr)
 				},
@@ -60,8 +70,24 @@ the same data directory that need it report that it is in use.
 			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 				return usagef("no service to run")
 			}
+			// Close the databases before exiting, and say so: whoever
+			// waits on the exit finds the data directory free.
+			defer func() {
+				if cerr := st.Close(); cerr != nil {
+					err = errors.Join(err, cerr)
+					return
+				}
+				a.log.Info("databases closed")
+			}()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			// Hold the data directory before the services open its
+			// databases, so that commands started meanwhile come here.
+			release, err := a.holdDataDir(ctx, st)
+			if err != nil {
+				return err
+			}
+			defer release()
 			return st.Serve(ctx, opts)
 		}),
 	}
@@ -70,5 +96,6 @@ the same data directory that need it report that it is in use.
 	cmd.Flags().StringVar(&ldapsAddr, "ldaps", "", "LDAPS address")
 	cmd.Flags().StringVar(&kdcAddr, "kdc", "", "KDC address, UDP and TCP")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }
