@@ -16,8 +16,13 @@ func (a *app) auditPINFailure(p *card.PIV, reader, during string, err error) {
 	if !station.IsPINFailure(err) {
 		return
 	}
-	st, oerr := station.Open(a.dir, a.log)
-	if errors.Is(oerr, station.ErrNoDataDir) {
+	var st *station.Station
+	var oerr error
+	if a.held != nil {
+		// Forwarded to the process that holds the data directory: its
+		// audit log, already open.
+		st, oerr = a.open()
+	} else if st, oerr = station.Open(a.dir, a.log); errors.Is(oerr, station.ErrNoDataDir) {
 		return
 	}
 	if oerr == nil {
