@@ -38,6 +38,10 @@ type Directory interface {
 	PublishCertificate(ctx context.Context, user string, der []byte) error
 	// UserCertificates returns the certificates published to a user.
 	UserCertificates(ctx context.Context, user string) ([][]byte, error)
+	// RemoveCertificate takes one certificate (DER) off the user's entry,
+	// as when it is revoked for good; removing one that is not there is
+	// not an error.
+	RemoveCertificate(ctx context.Context, user string, der []byte) error
 
 	// LookupGroup finds a group by name or DN.
 	LookupGroup(ctx context.Context, name string) (*Group, error)

@@ -190,10 +190,8 @@ func (s *Station) UnblockCard(ctx context.Context, req UnblockRequest) (res *Unb
 		return nil, err
 	}
 	if err := m.p.Unblock(puk, pin); err != nil {
-		var ae *card.AuthError
-		if errors.As(err, &ae) {
-			if aerr := s.Record(audit.Record{Actor: o.Actor(), Action: "pin.failed", User: m.rec.Owner, Card: m.id, Outcome: audit.Refused,
-				Detail: fmt.Sprintf("the card refused the stored PUK, %d tries left", ae.Retries)}); aerr != nil {
+		if isAuthError(err) {
+			if aerr := s.recordPINFailure(o.Actor(), m.rec.Owner, m.id, req.Reader, "unblock with the stored PUK", err); aerr != nil {
 				return nil, errors.Join(err, aerr)
 			}
 		}
@@ -386,10 +384,10 @@ func (s *Station) RenewCard(ctx context.Context, req RenewRequest) (res *EnrollR
 		return nil, err
 	}
 	if err := m.p.VerifyPIN(req.PIN); err != nil {
-		var ae *card.AuthError
-		if errors.As(err, &ae) {
-			s.Record(audit.Record{Actor: o.Actor(), Action: "pin.failed", User: m.rec.Owner, Card: m.id, Outcome: audit.Refused,
-				Detail: fmt.Sprintf("wrong PIN for renewal, %d tries left", ae.Retries)})
+		if IsPINFailure(err) {
+			if aerr := s.recordPINFailure(o.Actor(), m.rec.Owner, m.id, req.Reader, "renewal", err); aerr != nil {
+				return nil, errors.Join(err, aerr)
+			}
 		}
 		return nil, err
 	}

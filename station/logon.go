@@ -53,6 +53,9 @@ type LogonOptions struct {
 	Step func(LogonStep)
 	// Timeout bounds each exchange with the KDC (default 10 s).
 	Timeout time.Duration
+
+	// pinFailed, set by Station.Logon, audits a PIN the card refuses.
+	pinFailed func(p *card.PIV, err error) error
 }
 
 // LogonStep is one step of a logon and how long it took.
@@ -112,7 +115,7 @@ func (l *logon) step(name, detail string) {
 	}
 }
 
-func envErr(step string, err error) error {
+func envErr(step string, err error) *LogonError {
 	return &LogonError{Step: step, Reason: err.Error(), Err: err}
 }
 
@@ -122,7 +125,7 @@ func kdcErr(step string, err error) error {
 }
 
 // cardErr explains a card error: a wrong PIN is a refusal.
-func cardErr(step string, err error) error {
+func cardErr(step string, err error) *LogonError {
 	var ae *card.AuthError
 	switch {
 	case errors.As(err, &ae) && ae.Retries > 0:
@@ -271,7 +274,13 @@ func (l *logon) openCard() (*x509.Certificate, crypto.Signer, func(), error) {
 		return fail(envErr("PIN", errors.New("no PIN given")))
 	}
 	if err := p.VerifyPIN(o.PIN); err != nil {
-		return fail(cardErr("PIN", err))
+		le := cardErr("PIN", err)
+		if o.pinFailed != nil {
+			if aerr := o.pinFailed(p, err); aerr != nil {
+				le.Reason += " (and the failed attempt could not be audited: " + aerr.Error() + ")"
+			}
+		}
+		return fail(le)
 	}
 	l.step("PIN verified on the card", o.Reader)
 	cert, err := p.Certificate(card.SlotAuthentication)
@@ -288,6 +297,19 @@ func (l *logon) openCard() (*x509.Certificate, crypto.Signer, func(), error) {
 		return fail(envErr("key in slot 9A", errors.New("the card key cannot sign")))
 	}
 	return cert, signer, release, nil
+}
+
+// Logon is Logon at this station: with a card (opts.Reader), a PIN the
+// card refuses is audited (pin.failed, see PINFailed).
+func (s *Station) Logon(ctx context.Context, opts LogonOptions) (*LogonReport, error) {
+	if opts.Reader != "" {
+		during := "logon"
+		if opts.User != "" {
+			during += " as " + opts.User
+		}
+		opts.pinFailed = func(p *card.PIV, err error) error { return s.PINFailed(p, opts.Reader, during, err) }
+	}
+	return Logon(ctx, opts)
 }
 
 // logonName splits user into the name to send and whether it is an

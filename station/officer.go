@@ -114,13 +114,8 @@ func (s *Station) signIn(_ context.Context, p *card.PIV, reader, pin string) (*O
 	}
 	actor := "officer:" + user
 	if err := p.VerifyPIN(pin); err != nil {
-		var ae *card.AuthError
-		if errors.As(err, &ae) || errors.Is(err, card.ErrBlocked) {
-			detail := "wrong PIN on the officer card"
-			if ae != nil {
-				detail += fmt.Sprintf(", %d tries left", ae.Retries)
-			}
-			if aerr := s.Record(audit.Record{Actor: actor, Action: "pin.failed", User: user, Outcome: "refused", Detail: detail}); aerr != nil {
+		if IsPINFailure(err) {
+			if aerr := s.recordPINFailure(actor, user, cardIdentity(p), reader, "officer sign-in", err); aerr != nil {
 				return nil, errors.Join(err, aerr)
 			}
 		}

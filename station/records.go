@@ -262,7 +262,9 @@ func (s *Station) RevokeCard(ctx context.Context, id string, reason pki.Revocati
 }
 
 func (s *Station) revokeDB(db *pki.DB, serial *big.Int, reason pki.RevocationReason) (*pki.Record, error) {
-	return db.Revoke(serial, reason, s.Now().UTC().Truncate(time.Second))
+	rec, err := db.Revoke(serial, reason, s.Now().UTC().Truncate(time.Second))
+	s.revokedForGood(db, serial, rec, err) // withdraw.go
+	return rec, err
 }
 
 // certOp changes one certificate's status; it returns a nil record when

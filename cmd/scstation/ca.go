@@ -242,7 +242,9 @@ func (a *app) caRevokeCommand() *cobra.Command {
 		Short: "Revoke a certificate (reasons: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn); --reason release lifts a hold",
 		Long: `ca revoke marks a certificate revoked with an RFC 5280 reason. certificateHold
 suspends it; "--reason release" (or removeFromCRL) lifts the hold. The next CRL
-(scstation ca crl) carries the change.`,
+(scstation ca crl) carries the change. A certificate revoked for good also leaves
+its user's directory entry (or published file); one on hold stays published.
+Revoking a revoked certificate again retries a withdrawal that failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			serial, err := parseSerial(args[0])

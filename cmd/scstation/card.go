@@ -28,9 +28,16 @@ never appear in output or logs.`
 func (a *app) cardCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "card",
-		Short: "PIV cards in PC/SC readers: list, status, pin, unblock, reset",
+		Short: "PIV cards: list, status, pin, unblock, reset, renew, replace; the inventory: inventory, show, suspend, reinstate, revoke",
 		Long: `card talks to PIV smart cards in the PC/SC readers of this machine (through
 pcscd). A virtual card (scstation vcard run) is in a reader like any other.
+renew and replace (and unblock and reset with --managed) act on the cards
+this station enrolled; inventory, show, suspend, reinstate and revoke work on
+the station's card inventory and need no card in a reader.
+
+A PIN or PUK a card refuses is recorded in the station's audit log
+(pin.failed: the card, the reader, the tries left; never the PIN) when
+there is a data directory.
 
 Exit codes: 0 done, 1 refused (wrong PIN or PUK, blocked, PIN policy),
 2 usage or environment (pcscd not running, no such reader, no card).`,
@@ -495,6 +502,7 @@ line, the new PIN on the second.
 				return err
 			}
 			if err := p.ChangePIN(old, pin); err != nil {
+				a.auditPINFailure(p, r, "pin change", err)
 				if errors.Is(err, card.ErrBlocked) && !isAuthError(err) {
 					return refusal{fmt.Errorf("the PIN is blocked; %s", blockedHint("PIN"))}
 				}
@@ -549,6 +557,7 @@ new PIN on the second.
 				return err
 			}
 			if err := p.Unblock(puk, pin); err != nil {
+				a.auditPINFailure(p, r, "unblock with the PUK", err)
 				if errors.Is(err, card.ErrBlocked) && !isAuthError(err) {
 					return refusal{fmt.Errorf("the PUK is blocked; %s", blockedHint("PUK"))}
 				}

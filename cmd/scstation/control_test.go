@@ -443,6 +443,9 @@ func TestControlCard(t *testing.T) {
 	contains(t, "card status", r.stdout, "serial          4242", "PIN             3 tries left (factory default)")
 	r = must(t, 1, runBin(t, bin, work, "000000\n"+pin+"\n", nil, "card", "pin", "change", "--pin-stdin", rf, "--dir", dir))
 	contains(t, "wrong PIN", r.stderr, "wrong PIN", "2 tries left")
+	if strings.Contains(r.stderr, "audit") {
+		t.Errorf("the holder could not audit the wrong PIN:\n%s", r.stderr)
+	}
 	r = must(t, 0, runBin(t, bin, work, card.DefaultPIN+"\n"+pin+"\n", nil, "card", "pin", "change", "--pin-stdin", rf, "--dir", dir))
 	if strings.Contains(r.stdout+r.stderr, pin) {
 		t.Error("the PIN appeared in the output")
@@ -458,6 +461,9 @@ func TestControlCard(t *testing.T) {
 			t.Errorf("the new PIN: %v", err)
 		}
 	})
+	// The holder audited the wrong PIN in the directory's audit log.
+	r = must(t, 0, run(t, "", "audit", "list", "--action", "pin.failed", "--dir", dir))
+	contains(t, "pin.failed", r.stdout, "wrong PIN (pin change) in reader "+reader+", 2 tries left")
 }
 
 // TestControlMode: which commands go to the holder of the data directory,

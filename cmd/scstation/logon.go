@@ -119,7 +119,7 @@ environment error (no reader, no KDC, unreadable files).`,
 				}
 				fmt.Fprintln(out)
 			}
-			rep, err := station.Logon(cmd.Context(), o)
+			rep, err := st.Logon(cmd.Context(), o)
 			var le *station.LogonError
 			if errors.As(err, &le) {
 				fmt.Fprintf(out, "  failed at %s: %s\n", le.Step, le.Reason)
