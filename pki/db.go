@@ -692,11 +692,18 @@ func (db *DB) Record(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("pki: encoding certificate record: %w", err)
 	}
+	// The three index keys share one allocation.
+	keys := make([]byte, 0, len(rec.User)+len(StatusValid)+8+2+3*len(key))
+	keys = append(append(append(keys, rec.User...), 0), key...)
+	u := len(keys)
+	keys = append(append(append(keys, StatusValid...), 0), key...)
+	st := len(keys)
+	keys = append(binary.BigEndian.AppendUint64(keys, dbExpirySeconds(rec.NotAfter)), key...)
 	p := &dbPending{
 		key: key, value: value, der: rec.DER,
-		userKey:   dbUserKey(rec.User, key),
-		statusKey: dbStatusKey(StatusValid, key),
-		expiryKey: dbExpiryKey(rec.NotAfter, key),
+		userKey:   keys[:u:u],
+		statusKey: keys[u:st:st],
+		expiryKey: keys[st:],
 		done:      make(chan error, 1),
 	}
 	db.mu.RLock()
