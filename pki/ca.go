@@ -336,6 +336,11 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 // faulty signer (a glitching card) cannot hand out a bad certificate. A
 // serial that collides with a recorded one is never reused: the certificate
 // is signed again with a new one.
+//
+// The new certificate is parsed while its record is being committed (the
+// parse fills the CPUs during the fsync). Before recording, a cheap check
+// that the DER is one Certificate SEQUENCE stands in; if the full parse
+// then fails, the recorded certificate, never handed out, is revoked.
 func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *Record) (*Record, *x509.Certificate, error) {
 	for range 3 {
 		serial, err := randomSerial()
@@ -347,21 +352,53 @@ func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *R
 		if err != nil {
 			return nil, nil, fmt.Errorf("pki: signing: %w", err)
 		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, nil, fmt.Errorf("pki: the CA produced a certificate it cannot parse: %w", err)
+		if err := checkCertificateFrame(der); err != nil {
+			return nil, nil, fmt.Errorf("pki: the CA produced a malformed certificate: %w", err)
 		}
-		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, cert.NotBefore, cert.NotAfter, StatusValid
-		err = ca.cfg.DB.Record(rec)
+		// CreateCertificate writes the template's times in UTC, to the
+		// second, as Issue has already made them.
+		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, tmpl.NotBefore.UTC(), tmpl.NotAfter.UTC(), StatusValid
+		done, err := ca.cfg.DB.recordStart(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		cert, parseErr := x509.ParseCertificate(der)
+		err = <-done
 		if errors.Is(err, ErrSerialExists) {
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
 		}
+		if parseErr == nil && (!cert.NotBefore.Equal(rec.NotBefore) || !cert.NotAfter.Equal(rec.NotAfter)) {
+			parseErr = errors.New("its validity is not the one recorded")
+		}
+		if parseErr != nil {
+			_, revErr := ca.cfg.DB.Revoke(serial, ReasonUnspecified, time.Time{})
+			return nil, nil, errors.Join(fmt.Errorf("pki: the CA produced a certificate it cannot parse (serial %x, recorded and revoked): %w", serial, parseErr), revErr)
+		}
 		return rec, cert, nil
 	}
 	return nil, nil, errors.New("pki: could not find an unused serial number")
+}
+
+// checkCertificateFrame checks that der is exactly one DER SEQUENCE of a
+// SEQUENCE (the TBSCertificate), a SEQUENCE (the signature algorithm) and
+// a BIT STRING (the signature).
+func checkCertificateFrame(der []byte) error {
+	body, rest, err := expect(der, 0x30)
+	if err == nil && len(rest) > 0 {
+		err = errors.New("trailing data")
+	}
+	for _, id := range []byte{0x30, 0x30, 0x03} {
+		if err == nil {
+			_, body, err = expect(body, id)
+		}
+	}
+	if err == nil && len(body) > 0 {
+		err = errors.New("trailing data in the certificate")
+	}
+	return err
 }
 
 // randomSerial returns a positive 16-octet serial: the issuance time in

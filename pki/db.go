@@ -673,15 +673,26 @@ func (b *dbBuckets) get(key []byte) (*Record, error) {
 // Concurrent calls share commits (see committer): a call waits for at
 // most the commit in progress and its own.
 func (db *DB) Record(r *Record) error {
-	key, err := dbSerialKey(r.Serial)
+	done, err := db.recordStart(r)
 	if err != nil {
 		return err
 	}
+	return <-done
+}
+
+// recordStart checks r and queues it for the committer, as Record does,
+// and returns the channel that carries the result of its commit, so that
+// the caller can work while the commit is in flight.
+func (db *DB) recordStart(r *Record) (<-chan error, error) {
+	key, err := dbSerialKey(r.Serial)
+	if err != nil {
+		return nil, err
+	}
 	if len(r.DER) == 0 {
-		return errors.New("pki: recording a certificate without DER")
+		return nil, errors.New("pki: recording a certificate without DER")
 	}
 	if strings.IndexByte(r.User, 0) >= 0 {
-		return fmt.Errorf("pki: user name %q contains a NUL byte", r.User)
+		return nil, fmt.Errorf("pki: user name %q contains a NUL byte", r.User)
 	}
 	rec := *r
 	rec.Status, rec.Reason, rec.RevokedAt = StatusValid, ReasonUnspecified, time.Time{}
@@ -690,7 +701,7 @@ func (db *DB) Record(r *Record) error {
 	}
 	value, err := dbEncode(&rec)
 	if err != nil {
-		return fmt.Errorf("pki: encoding certificate record: %w", err)
+		return nil, fmt.Errorf("pki: encoding certificate record: %w", err)
 	}
 	// The three index keys share one allocation.
 	keys := make([]byte, 0, len(rec.User)+len(StatusValid)+8+2+3*len(key))
@@ -709,11 +720,11 @@ func (db *DB) Record(r *Record) error {
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
-		return errDBClosed
+		return nil, errDBClosed
 	}
 	db.queue <- p
 	db.mu.RUnlock()
-	return <-p.done
+	return p.done, nil
 }
 
 // SerialExists reports whether a serial is recorded.
