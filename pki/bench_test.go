@@ -143,6 +143,7 @@ func BenchmarkCreateCertificateRaw(b *testing.B) {
 					BasicConstraintsValid: true,
 					CRLDistributionPoints: like.CRLDistributionPoints,
 					IssuingCertificateURL: like.IssuingCertificateURL,
+					SubjectKeyId:          like.SubjectKeyId,
 					ExtraExtensions:       extra,
 				}
 			}

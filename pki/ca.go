@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -16,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // User is what the CA needs to know about a directory user. Subject names
@@ -76,6 +79,11 @@ type CA struct {
 	roots     *x509.CertPool
 	inters    *x509.CertPool
 	templates map[string]*Template
+	// dcRDNs is the DER of the subject's DC RDNs, most significant first,
+	// and dcString their RFC 4514 form (",DC=example,DC=test"): the same in
+	// every user certificate, so built once.
+	dcRDNs   []byte
+	dcString string
 }
 
 // New checks the configuration (the key matches the certificate, the chain
@@ -105,6 +113,9 @@ func New(cfg Config) (*CA, error) {
 		return nil, errors.New("pki: the CA certificate may not sign certificates")
 	}
 	ca := &CA{cfg: cfg, cert: cert, templates: cfg.Templates}
+	if err := ca.buildDCs(); err != nil {
+		return nil, err
+	}
 	ca.roots, ca.inters = x509.NewCertPool(), x509.NewCertPool()
 	root := cfg.Chain[len(cfg.Chain)-1]
 	ca.roots.AddCert(root)
@@ -258,12 +269,14 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	}
 	var user *User
 	var tmpl *x509.Certificate
+	var subject string // for the record, as x509's Name.String would print it
 	if t.Host {
 		if ir.Host == "" {
 			return nil, refuse("template %s needs a host name", t.Name)
 		}
 		tmpl, err = ca.hostTemplate(t, append([]string{ir.Host}, ir.AltHosts...))
 		userName = ir.Host
+		subject = "CN=" + escapeRDNValue(ir.Host)
 	} else {
 		if userName == "" {
 			return nil, refuse("template %s needs a user", t.Name)
@@ -275,11 +288,17 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 			}
 			return nil, fmt.Errorf("pki: looking up %q: %w", userName, err)
 		}
-		tmpl, err = ca.userTemplate(t, user)
+		tmpl, subject, err = ca.userTemplate(t, user)
 		userName = user.Name
 	}
 	if err != nil {
 		return nil, err
+	}
+	// RFC 5280 4.2.1.2: end-entity certificates SHOULD carry a subject key
+	// identifier; AD-style X509:<SKI> mappings name certificates by it.
+	tmpl.SubjectKeyId, err = leafKeyID(req.CSR.PublicKey)
+	if err != nil {
+		return nil, refuse("%v", err)
 	}
 	if ca.cert.NotAfter.Before(now) {
 		return nil, refuse("the CA certificate expired on %s", ca.cert.NotAfter.Format(time.DateOnly))
@@ -298,9 +317,7 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	if ca.cfg.IssuerURL != "" {
 		tmpl.IssuingCertificateURL = []string{ca.cfg.IssuerURL}
 	}
-	rec, cert, err := ca.signAndRecord(tmpl, req.CSR.PublicKey, func(cert *x509.Certificate) *Record {
-		return &Record{Template: t.Name, User: userName, Agent: agentName, Subject: cert.Subject.String(), IssuedAt: now}
-	})
+	rec, cert, err := ca.signAndRecord(tmpl, req.CSR.PublicKey, &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now})
 	if err != nil {
 		return nil, err
 	}
@@ -314,11 +331,17 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 }
 
 // signAndRecord signs the certificate with a fresh random serial and records
-// it. x509.CreateCertificate checks the signature against the CA key, so a
+// rec with it (rec gets the serial, DER, validity and status).
+// x509.CreateCertificate checks the signature against the CA key, so a
 // faulty signer (a glitching card) cannot hand out a bad certificate. A
 // serial that collides with a recorded one is never reused: the certificate
 // is signed again with a new one.
-func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, record func(*x509.Certificate) *Record) (*Record, *x509.Certificate, error) {
+//
+// The new certificate is parsed while its record is being committed (the
+// parse fills the CPUs during the fsync). Before recording, a cheap check
+// that the DER is one Certificate SEQUENCE stands in; if the full parse
+// then fails, the recorded certificate, never handed out, is revoked.
+func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *Record) (*Record, *x509.Certificate, error) {
 	for range 3 {
 		serial, err := randomSerial()
 		if err != nil {
@@ -329,22 +352,53 @@ func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, record
 		if err != nil {
 			return nil, nil, fmt.Errorf("pki: signing: %w", err)
 		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, nil, fmt.Errorf("pki: the CA produced a certificate it cannot parse: %w", err)
+		if err := checkCertificateFrame(der); err != nil {
+			return nil, nil, fmt.Errorf("pki: the CA produced a malformed certificate: %w", err)
 		}
-		rec := record(cert)
-		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, cert.NotBefore, cert.NotAfter, StatusValid
-		err = ca.cfg.DB.Record(rec)
+		// CreateCertificate writes the template's times in UTC, to the
+		// second, as Issue has already made them.
+		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, tmpl.NotBefore.UTC(), tmpl.NotAfter.UTC(), StatusValid
+		done, err := ca.cfg.DB.recordStart(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		cert, parseErr := x509.ParseCertificate(der)
+		err = <-done
 		if errors.Is(err, ErrSerialExists) {
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
 		}
+		if parseErr == nil && (!cert.NotBefore.Equal(rec.NotBefore) || !cert.NotAfter.Equal(rec.NotAfter)) {
+			parseErr = errors.New("its validity is not the one recorded")
+		}
+		if parseErr != nil {
+			_, revErr := ca.cfg.DB.Revoke(serial, ReasonUnspecified, time.Time{})
+			return nil, nil, errors.Join(fmt.Errorf("pki: the CA produced a certificate it cannot parse (serial %x, recorded and revoked): %w", serial, parseErr), revErr)
+		}
 		return rec, cert, nil
 	}
 	return nil, nil, errors.New("pki: could not find an unused serial number")
+}
+
+// checkCertificateFrame checks that der is exactly one DER SEQUENCE of a
+// SEQUENCE (the TBSCertificate), a SEQUENCE (the signature algorithm) and
+// a BIT STRING (the signature).
+func checkCertificateFrame(der []byte) error {
+	body, rest, err := expect(der, 0x30)
+	if err == nil && len(rest) > 0 {
+		err = errors.New("trailing data")
+	}
+	for _, id := range []byte{0x30, 0x30, 0x03} {
+		if err == nil {
+			_, body, err = expect(body, id)
+		}
+	}
+	if err == nil && len(body) > 0 {
+		err = errors.New("trailing data in the certificate")
+	}
+	return err
 }
 
 // randomSerial returns a positive 16-octet serial: the issuance time in
@@ -362,73 +416,145 @@ func randomSerial() (*big.Int, error) {
 	return new(big.Int).SetBytes(b), nil
 }
 
-// subjectFor builds a directory-style subject, most significant first:
-// DC=test, DC=example, CN=name. pkix.Name would put the CN first.
-func (ca *CA) subjectFor(cn string) ([]byte, error) {
-	var seq pkix.RDNSequence
+// buildDCs encodes the subject's DC components (the domain's labels, most
+// significant first) once, for subjectFor.
+func (ca *CA) buildDCs() error {
 	labels := strings.Split(ca.cfg.Domain, ".")
 	slices.Reverse(labels)
+	var seq, display pkix.RDNSequence
 	for _, label := range labels {
 		if label != "" {
 			seq = append(seq, pkix.RelativeDistinguishedNameSET{{Type: oidDomainComponent, Value: asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(label)}}})
+			display = append(display, pkix.RelativeDistinguishedNameSET{{Type: oidDomainComponent, Value: label}})
 		}
 	}
-	seq = append(seq, pkix.RelativeDistinguishedNameSET{{Type: oidCommonName, Value: cn}})
-	return asn1.Marshal(seq)
+	if len(seq) == 0 {
+		return nil
+	}
+	der, err := asn1.Marshal(seq)
+	if err != nil {
+		return fmt.Errorf("pki: domain %q as subject DCs: %w", ca.cfg.Domain, err)
+	}
+	rdns, rest, err := expect(der, 0x30)
+	if err != nil || len(rest) != 0 {
+		return fmt.Errorf("pki: domain %q as subject DCs: bad encoding", ca.cfg.Domain)
+	}
+	ca.dcRDNs, ca.dcString = rdns, ","+display.String()
+	return nil
+}
+
+// subjectFor builds a directory-style subject, most significant first:
+// DC=test, DC=example, CN=name (pkix.Name would put the CN first), and its
+// string form as x509's Name.String prints it ("CN=name,DC=example,DC=test").
+func (ca *CA) subjectFor(cn string) ([]byte, string, error) {
+	// The CN as encoding/asn1 writes a Go string: PrintableString when every
+	// character allows it, else UTF8String.
+	tag := byte(asn1.TagPrintableString)
+	for i := 0; i < len(cn); i++ {
+		if !isPrintableStringChar(cn[i]) {
+			if !utf8.ValidString(cn) {
+				return nil, "", fmt.Errorf("pki: common name %q is not valid UTF-8", cn)
+			}
+			tag = asn1.TagUTF8String
+			break
+		}
+	}
+	var buf [64]byte
+	atv := appendTLV(buf[:0], 0x06, oidCommonNameDER)
+	atv = appendTLV(atv, tag, []byte(cn))
+	rdn := appendTLV(nil, 0x30, atv)
+	rdn = appendTLV(make([]byte, 0, len(rdn)+6), 0x31, rdn)
+	seq := make([]byte, 0, len(ca.dcRDNs)+len(rdn)+6)
+	seq = appendTLV(seq, 0x30, append(append(make([]byte, 0, len(ca.dcRDNs)+len(rdn)), ca.dcRDNs...), rdn...))
+	return seq, "CN=" + escapeRDNValue(cn) + ca.dcString, nil
+}
+
+// isPrintableStringChar reports whether encoding/asn1 would keep c in a
+// PrintableString (X.680's set, without '*' and '&').
+func isPrintableStringChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		'\'' <= c && c <= ')' || '+' <= c && c <= '/' || c == ' ' || c == ':' || c == '=' || c == '?'
+}
+
+// escapeRDNValue escapes an attribute value as pkix.RDNSequence.String does.
+func escapeRDNValue(v string) string {
+	if !strings.ContainsAny(v, ",+\"\\<>; #") && utf8.ValidString(v) {
+		return v
+	}
+	var b strings.Builder
+	for k, c := range v {
+		escape := false
+		switch c {
+		case ',', '+', '"', '\\', '<', '>', ';':
+			escape = true
+		case ' ':
+			escape = k == 0 || k == len(v)-1
+		case '#':
+			escape = k == 0
+		}
+		if escape {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 var (
 	oidDomainComponent = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
 	oidCommonName      = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidCommonNameDER   = []byte{2*40 + 5, 4, 3}
 )
 
-func (ca *CA) userTemplate(t *Template, u *User) (*x509.Certificate, error) {
+// userTemplate returns the template for a user's certificate and its
+// subject in string form.
+func (ca *CA) userTemplate(t *Template, u *User) (*x509.Certificate, string, error) {
 	cn := u.DisplayName
 	if cn == "" {
 		cn = u.Name
 	}
-	subject, err := ca.subjectFor(cn)
+	rawSubject, subject, err := ca.subjectFor(cn)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	tmpl := &x509.Certificate{RawSubject: subject}
+	tmpl := &x509.Certificate{RawSubject: rawSubject}
 	var san SubjectAltNames
 	for _, s := range t.SubjectAltNames {
 		switch s {
 		case "upn":
 			if u.UPN == "" {
-				return nil, refuse("template %s needs a userPrincipalName and %s has none", t.Name, u.Name)
+				return nil, "", refuse("template %s needs a userPrincipalName and %s has none", t.Name, u.Name)
 			}
 			san.UPN = u.UPN
 		case "pkinit":
 			p, err := ca.userPrincipal(u)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			san.Principals = append(san.Principals, p)
 		case "email":
 			if u.Mail == "" {
-				return nil, refuse("template %s needs a mail address and %s has none", t.Name, u.Name)
+				return nil, "", refuse("template %s needs a mail address and %s has none", t.Name, u.Name)
 			}
 			san.Emails = append(san.Emails, u.Mail)
 		default:
-			return nil, refuse("template %s: SAN %q is not for users", t.Name, s)
+			return nil, "", refuse("template %s: SAN %q is not for users", t.Name, s)
 		}
 	}
 	if err := ca.addSAN(tmpl, san); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if t.SID {
 		if u.SID == "" {
-			return nil, refuse("template %s carries the user's SID and %s has none", t.Name, u.Name)
+			return nil, "", refuse("template %s carries the user's SID and %s has none", t.Name, u.Name)
 		}
 		ext, err := SIDExtension(u.SID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
 	}
-	return tmpl, nil
+	return tmpl, subject, nil
 }
 
 // userPrincipal is the user's Kerberos name: the login name in the CA's realm.
@@ -537,6 +663,28 @@ func (ca *CA) NetBIOSName() string { return ca.netbiosName() }
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ak, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ak.Equal(b)
+}
+
+// leafKeyID is the RFC 5280 method-1 key identifier (SHA-1 of the
+// subjectPublicKey BIT STRING) of a certificate's subject key: for RSA and
+// EC keys the BIT STRING contents crypto/x509 writes, without marshalling
+// and re-parsing the whole SubjectPublicKeyInfo.
+func leafKeyID(pub crypto.PublicKey) ([]byte, error) {
+	var bits []byte
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		bits = x509.MarshalPKCS1PublicKey(k)
+	case *ecdsa.PublicKey:
+		b, err := k.Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("pki: subject key: %w", err)
+		}
+		bits = b
+	default:
+		return subjectKeyID(pub)
+	}
+	h := sha1.Sum(bits)
+	return h[:], nil
 }
 
 // subjectKeyID computes the RFC 5280 method-1 key identifier.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/big"
@@ -130,6 +132,9 @@ func TestProfiles(t *testing.T) {
 				if err != nil || !bytes.Equal(rec.DER, c.Raw) || rec.Template != tc.template {
 					t.Fatalf("record: %+v, %v", rec, err)
 				}
+				if rec.Subject != c.Subject.String() {
+					t.Errorf("recorded subject %q, the certificate's is %q", rec.Subject, c.Subject.String())
+				}
 				// The real peer: openssl builds and checks the chain, and
 				// reads the profile.
 				dir := t.TempDir()
@@ -146,6 +151,45 @@ func TestProfiles(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSubjectKeyID checks that issued end-entity certificates carry an RFC
+// 5280 method-1 subject key identifier (SHA-1 of the subjectPublicKey BIT
+// STRING), for RSA and EC subject keys, and that openssl reads it.
+func TestSubjectKeyID(t *testing.T) {
+	env := pkitest.New(t, pkitest.Options{})
+	env.Users.Add("alice")
+	for _, alg := range []pki.KeyAlgorithm{pki.RSA2048, pki.P256, pki.P384} {
+		t.Run(string(alg), func(t *testing.T) {
+			issued, _ := env.Issue(t, "smime-signing", "alice", alg)
+			c := issued.Certificate
+			var spki struct {
+				Algorithm asn1.RawValue
+				Key       asn1.BitString
+			}
+			if rest, err := asn1.Unmarshal(c.RawSubjectPublicKeyInfo, &spki); err != nil || len(rest) > 0 {
+				t.Fatalf("SubjectPublicKeyInfo: %v", err)
+			}
+			want := sha1.Sum(spki.Key.Bytes)
+			if !bytes.Equal(c.SubjectKeyId, want[:]) {
+				t.Fatalf("SubjectKeyId %x, want %x", c.SubjectKeyId, want)
+			}
+			if m := pki.MatchAltSecurityIdentity(c, []string{"X509:<SKI>" + hex.EncodeToString(want[:])}); m != "ski" {
+				t.Errorf("an X509:<SKI> mapping does not name the certificate (%q)", m)
+			}
+			leaf := pkitest.WritePEM(t, t.TempDir(), "leaf.pem", c)
+			text := openssl(t, "x509", "-in", leaf, "-noout", "-text")
+			hexWant := strings.ToUpper(hex.EncodeToString(want[:]))
+			var colons []string
+			for i := 0; i < len(hexWant); i += 2 {
+				colons = append(colons, hexWant[i:i+2])
+			}
+			_, after, ok := strings.Cut(text, "X509v3 Subject Key Identifier:")
+			if !ok || !strings.HasPrefix(strings.TrimSpace(after), strings.Join(colons, ":")) {
+				t.Errorf("openssl x509 -text does not show Subject Key Identifier %s:\n%s", strings.Join(colons, ":"), text)
+			}
+		})
 	}
 }
 

@@ -201,10 +201,12 @@ var (
 )
 
 // dbSchemaVersion is the layout of buckets and indexes; dbRecordVersion is
-// the encoding of a value in the certs bucket.
+// the encoding of a value in the certs bucket that this program writes.
+// Records of version 1 (JSON) are still read.
 const (
-	dbSchemaVersion = 1
-	dbRecordVersion = 1
+	dbSchemaVersion     = 1
+	dbRecordVersion     = 2
+	dbRecordVersionJSON = 1
 )
 
 // Group commit: Record calls queue for one committer goroutine, which
@@ -467,8 +469,8 @@ func dbExpiryKey(notAfter time.Time, serial []byte) []byte {
 	return dbJoin(sec[:], serial)
 }
 
-// dbRecordV1 is version 1 of the value stored in the certs bucket. The
-// serial is the key and is not repeated.
+// dbRecordV1 is version 1 of the value stored in the certs bucket, JSON.
+// The serial is the key and is not repeated. It is only read now.
 type dbRecordV1 struct {
 	V         int              `json:"v"`
 	DER       []byte           `json:"der"`
@@ -484,42 +486,102 @@ type dbRecordV1 struct {
 	RevokedAt time.Time        `json:"revokedAt,omitzero"`
 }
 
-// dbEncode encodes a record for the certs bucket.
+// Version 2 of the value is binary, because encoding JSON (the DER in
+// base64 above all) was a measurable part of durable issuance:
+//
+//	version   byte 2
+//	status    byte (dbStatusCodes)
+//	reason    uvarint
+//	DER, template, user, agent, subject: uvarint length, then the bytes
+//	notBefore, notAfter, issuedAt, revokedAt: uvarint length, then
+//	          time.Time's binary form (length 0: the zero time)
+var dbStatusCodes = [...]Status{1: StatusValid, 2: StatusRevoked, 3: StatusOnHold}
+
+// dbMaxField bounds one length-prefixed field of a record, so that a
+// corrupt length cannot ask for more than a bbolt value can hold.
+const dbMaxField = 1 << 24
+
+// dbEncode encodes a record for the certs bucket (version 2).
 func dbEncode(r *Record) ([]byte, error) {
-	return json.Marshal(&dbRecordV1{
-		V:         dbRecordVersion,
-		DER:       r.DER,
-		Template:  r.Template,
-		User:      r.User,
-		Agent:     r.Agent,
-		Subject:   r.Subject,
-		NotBefore: r.NotBefore,
-		NotAfter:  r.NotAfter,
-		IssuedAt:  r.IssuedAt,
-		Status:    r.Status,
-		Reason:    r.Reason,
-		RevokedAt: r.RevokedAt,
-	})
+	var code byte
+	for i, s := range dbStatusCodes {
+		if s != "" && s == r.Status {
+			code = byte(i)
+		}
+	}
+	if code == 0 {
+		return nil, fmt.Errorf("pki: unknown certificate status %q", r.Status)
+	}
+	if r.Reason < 0 || r.Reason > 255 {
+		return nil, fmt.Errorf("pki: %v is not a revocation reason", r.Reason)
+	}
+	n := len(r.DER) + len(r.Template) + len(r.User) + len(r.Agent) + len(r.Subject)
+	b := make([]byte, 0, n+2+binary.MaxVarintLen64+5*3+4*17)
+	b = append(b, dbRecordVersion, code)
+	b = binary.AppendUvarint(b, uint64(r.Reason))
+	for _, f := range [...]string{string(r.DER), r.Template, r.User, r.Agent, r.Subject} {
+		if len(f) > dbMaxField {
+			return nil, fmt.Errorf("pki: certificate record field of %d bytes is too large", len(f))
+		}
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	for _, t := range [...]time.Time{r.NotBefore, r.NotAfter, r.IssuedAt, r.RevokedAt} {
+		if t.IsZero() {
+			b = append(b, 0)
+			continue
+		}
+		lenAt := len(b)
+		b = append(b, 0)
+		var err error
+		if b, err = t.AppendBinary(b); err != nil {
+			return nil, fmt.Errorf("pki: encoding certificate record: %w", err)
+		}
+		if len(b)-lenAt-1 >= 0x80 {
+			return nil, errors.New("pki: encoding certificate record: time too long")
+		}
+		b[lenAt] = byte(len(b) - lenAt - 1)
+	}
+	return b, nil
 }
 
-// dbDecode decodes a certs value. The result shares no memory with key or
-// value, so it outlives the transaction.
+// dbDecode decodes a certs value of either version. The result shares no
+// memory with key or value, so it outlives the transaction.
 func dbDecode(key, value []byte) (*Record, error) {
 	if len(key) == 0 || key[0] == 0 {
 		return nil, dbCorrupt("certificate key %x is not a serial number", key)
 	}
-	var v dbRecordV1
-	if err := json.Unmarshal(value, &v); err != nil {
+	var r *Record
+	var err error
+	switch {
+	case len(value) > 0 && value[0] == dbRecordVersion:
+		r, err = dbDecodeV2(value)
+	case len(value) > 0 && value[0] == '{':
+		r, err = dbDecodeV1(value)
+	case len(value) == 0:
+		err = errors.New("empty record")
+	default:
+		err = fmt.Errorf("record version %d is not supported", value[0])
+	}
+	if err != nil {
 		return nil, dbCorrupt("certificate %x: %v", key, err)
 	}
-	if v.V != dbRecordVersion {
-		return nil, dbCorrupt("certificate %x: record version %d is not supported", key, v.V)
-	}
-	if len(v.DER) == 0 || !v.Status.valid() || (v.Status != StatusValid && !v.Reason.defined()) {
+	if len(r.DER) == 0 || !r.Status.valid() || (r.Status != StatusValid && !r.Reason.defined()) {
 		return nil, dbCorrupt("certificate %x: invalid record", key)
 	}
+	r.Serial = new(big.Int).SetBytes(key)
+	return r, nil
+}
+
+func dbDecodeV1(value []byte) (*Record, error) {
+	var v dbRecordV1
+	if err := json.Unmarshal(value, &v); err != nil {
+		return nil, err
+	}
+	if v.V != dbRecordVersionJSON {
+		return nil, fmt.Errorf("record version %d is not supported", v.V)
+	}
 	return &Record{
-		Serial:    new(big.Int).SetBytes(key),
 		DER:       v.DER,
 		Template:  v.Template,
 		User:      v.User,
@@ -532,6 +594,62 @@ func dbDecode(key, value []byte) (*Record, error) {
 		Reason:    v.Reason,
 		RevokedAt: v.RevokedAt,
 	}, nil
+}
+
+var errRecordTruncated = errors.New("truncated record")
+
+func dbDecodeV2(value []byte) (*Record, error) {
+	if len(value) < 2 {
+		return nil, errRecordTruncated
+	}
+	code := value[1]
+	if code == 0 || int(code) >= len(dbStatusCodes) {
+		return nil, fmt.Errorf("status code %d", code)
+	}
+	rest := value[2:]
+	reason, n := binary.Uvarint(rest)
+	if n <= 0 || reason > 255 {
+		return nil, errors.New("bad revocation reason")
+	}
+	rest = rest[n:]
+	field := func() ([]byte, error) {
+		l, n := binary.Uvarint(rest)
+		if n <= 0 || l > dbMaxField || l > uint64(len(rest)-n) {
+			return nil, errRecordTruncated
+		}
+		f := rest[n : n+int(l)]
+		rest = rest[n+int(l):]
+		return f, nil
+	}
+	r := &Record{Status: dbStatusCodes[code], Reason: RevocationReason(reason)}
+	der, err := field()
+	if err != nil {
+		return nil, err
+	}
+	r.DER = bytes.Clone(der)
+	for _, dst := range [...]*string{&r.Template, &r.User, &r.Agent, &r.Subject} {
+		f, err := field()
+		if err != nil {
+			return nil, err
+		}
+		*dst = string(f)
+	}
+	for _, dst := range [...]*time.Time{&r.NotBefore, &r.NotAfter, &r.IssuedAt, &r.RevokedAt} {
+		f, err := field()
+		if err != nil {
+			return nil, err
+		}
+		if len(f) == 0 {
+			continue
+		}
+		if err := dst.UnmarshalBinary(f); err != nil {
+			return nil, err
+		}
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("trailing bytes")
+	}
+	return r, nil
 }
 
 // get reads and decodes the record for key, or returns ErrNotFound.
@@ -555,15 +673,26 @@ func (b *dbBuckets) get(key []byte) (*Record, error) {
 // Concurrent calls share commits (see committer): a call waits for at
 // most the commit in progress and its own.
 func (db *DB) Record(r *Record) error {
-	key, err := dbSerialKey(r.Serial)
+	done, err := db.recordStart(r)
 	if err != nil {
 		return err
 	}
+	return <-done
+}
+
+// recordStart checks r and queues it for the committer, as Record does,
+// and returns the channel that carries the result of its commit, so that
+// the caller can work while the commit is in flight.
+func (db *DB) recordStart(r *Record) (<-chan error, error) {
+	key, err := dbSerialKey(r.Serial)
+	if err != nil {
+		return nil, err
+	}
 	if len(r.DER) == 0 {
-		return errors.New("pki: recording a certificate without DER")
+		return nil, errors.New("pki: recording a certificate without DER")
 	}
 	if strings.IndexByte(r.User, 0) >= 0 {
-		return fmt.Errorf("pki: user name %q contains a NUL byte", r.User)
+		return nil, fmt.Errorf("pki: user name %q contains a NUL byte", r.User)
 	}
 	rec := *r
 	rec.Status, rec.Reason, rec.RevokedAt = StatusValid, ReasonUnspecified, time.Time{}
@@ -572,23 +701,30 @@ func (db *DB) Record(r *Record) error {
 	}
 	value, err := dbEncode(&rec)
 	if err != nil {
-		return fmt.Errorf("pki: encoding certificate record: %w", err)
+		return nil, fmt.Errorf("pki: encoding certificate record: %w", err)
 	}
+	// The three index keys share one allocation.
+	keys := make([]byte, 0, len(rec.User)+len(StatusValid)+8+2+3*len(key))
+	keys = append(append(append(keys, rec.User...), 0), key...)
+	u := len(keys)
+	keys = append(append(append(keys, StatusValid...), 0), key...)
+	st := len(keys)
+	keys = append(binary.BigEndian.AppendUint64(keys, dbExpirySeconds(rec.NotAfter)), key...)
 	p := &dbPending{
 		key: key, value: value, der: rec.DER,
-		userKey:   dbUserKey(rec.User, key),
-		statusKey: dbStatusKey(StatusValid, key),
-		expiryKey: dbExpiryKey(rec.NotAfter, key),
+		userKey:   keys[:u:u],
+		statusKey: keys[u:st:st],
+		expiryKey: keys[st:],
 		done:      make(chan error, 1),
 	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
-		return errDBClosed
+		return nil, errDBClosed
 	}
 	db.queue <- p
 	db.mu.RUnlock()
-	return <-p.done
+	return p.done, nil
 }
 
 // SerialExists reports whether a serial is recorded.

@@ -593,6 +593,7 @@ func dbRawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
 
 func TestDBCorruption(t *testing.T) {
 	good := dbTestRecord(1, "alice", "t", dbBase)
+	good.Status = StatusValid
 	goodValue, err := dbEncode(good)
 	if err != nil {
 		t.Fatal(err)
@@ -609,6 +610,10 @@ func TestDBCorruption(t *testing.T) {
 		{"empty value", put("certs", []byte{1}, []byte{})},
 		{"wrong types", put("certs", []byte{1}, []byte(`{"v":1,"der":12,"status":[]}`))},
 		{"future version", put("certs", []byte{1}, []byte(`{"v":9,"der":"AA==","status":"valid"}`))},
+		{"future binary version", put("certs", []byte{1}, append([]byte{3}, goodValue[1:]...))},
+		{"unknown binary status", put("certs", []byte{1}, append([]byte{2, 9}, goodValue[2:]...))},
+		{"trailing bytes", put("certs", []byte{1}, append(slices.Clone(goodValue), 0))},
+		{"huge length", put("certs", []byte{1}, []byte{2, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1})},
 		{"unknown status", put("certs", []byte{1}, []byte(`{"v":1,"der":"AA==","status":"weird"}`))},
 		{"no DER", put("certs", []byte{1}, []byte(`{"v":1,"status":"valid"}`))},
 		{"bad reason", put("certs", []byte{1}, []byte(`{"v":1,"der":"AA==","status":"revoked","reason":7}`))},

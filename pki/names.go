@@ -18,6 +18,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -1141,7 +1142,30 @@ func parseInt32(b []byte) (int32, error) {
 	return v, nil
 }
 
+// wellKnownOIDs are the otherName type IDs the CA writes into every
+// certificate, encoded once (with no spare capacity, so appending to one
+// copies it).
+var wellKnownOIDs = func() (m []struct {
+	oid asn1.ObjectIdentifier
+	der []byte
+}) {
+	for _, oid := range []asn1.ObjectIdentifier{OIDUPN, OIDPKINITSAN, OIDSIDOtherName} {
+		if der, err := asn1.Marshal(oid); err == nil {
+			m = append(m, struct {
+				oid asn1.ObjectIdentifier
+				der []byte
+			}{cloneOID(oid), slices.Clip(der)})
+		}
+	}
+	return m
+}()
+
 func marshalOID(oid asn1.ObjectIdentifier) ([]byte, error) {
+	for _, k := range wellKnownOIDs {
+		if k.oid.Equal(oid) {
+			return k.der, nil
+		}
+	}
 	for _, arc := range oid {
 		if arc < 0 {
 			return nil, fmt.Errorf("invalid OBJECT IDENTIFIER %v: negative arc", oid)
