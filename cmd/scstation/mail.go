@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/internal/atomicfile"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/pki/smime"
 	"github.com/scstation/scstation/station"
@@ -557,17 +557,8 @@ func writeMailOutput(cmd *cobra.Command, path string, data []byte) error {
 		_, err := cmd.OutOrStdout().Write(data)
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.WriteOutput(path, data, 0o600); err != nil {
 		return usageError{err}
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }

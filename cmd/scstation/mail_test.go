@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
@@ -212,4 +214,15 @@ func TestMailCard(t *testing.T) {
 	// A wrong PIN is a refusal.
 	res = must(t, 1, run(t, "654321\n", "mail", "decrypt", "--in", enc, "--reader", reader, "--pin-stdin", r.d))
 	contains(t, "wrong PIN", res.stderr, "wrong PIN")
+}
+
+// --out /dev/null writes to the device; it never replaces it with a file
+// (as root, a rename over it did, for the whole machine).
+func TestMailOutDevNull(t *testing.T) {
+	if err := writeMailOutput(&cobra.Command{}, os.DevNull, []byte("message")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(os.DevNull); err != nil || fi.Mode().IsRegular() {
+		t.Fatalf("%s is now %v, %v", os.DevNull, fi.Mode(), err)
+	}
 }
