@@ -44,6 +44,7 @@ type app struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	level    slog.Level
 }
 
 func main() {
@@ -119,6 +120,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.benchCommand())
 	root.AddCommand(a.kdcCommand())
 	root.AddCommand(a.logonCommand())
+	a.withTUI(root)
 	return root
 }
 
@@ -145,6 +147,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 			return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 		}
 	}
+	a.level = level
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	return nil
 }
