@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
