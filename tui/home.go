@@ -206,7 +206,12 @@ func (h *home) View() string {
 	line("")
 	line(h.s.Heading.Render("Officer"))
 	line(h.row("signed in", h.s.Muted.Render("not signed in")))
-	return strings.TrimRight(b.String(), "\n")
+	out := strings.TrimRight(b.String(), "\n")
+	if h.height > 0 && strings.Count(out, "\n")+1 > h.height {
+		// Short window: drop the blank lines between sections first.
+		out = strings.ReplaceAll(out, "\n\n", "\n")
+	}
+	return out
 }
 
 func (h *home) validity(from, to time.Time) string {

@@ -554,3 +554,50 @@ func TestWatchErrorShown(t *testing.T) {
 	defer func() { tm.Quit(); tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second)); m.Close() }()
 	h.waitFor("another reader monitor is running")
 }
+
+// TestResize draws every screen at other sizes: the frame always fills the
+// window exactly and no line is wider than it.
+func TestResize(t *testing.T) {
+	h := start(t, newStation(t, ""), false)
+	h.waitFor("Certificate authority", "not published yet")
+	for _, size := range [][2]int{{100, 30}, {60, 16}, {80, 24}} {
+		h.tm.Send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		for _, scr := range []rune{'1', '2', '3'} {
+			h.key(tea.KeyEscape) // leave the search box
+			h.key(scr)
+			want := map[rune]string{'1': "Officer", '2': "4 certificates", '3': "4 users"}[scr]
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				s := h.p.screen()
+				lines := strings.Split(s, "\n")
+				ok := strings.Contains(s, want) && len(lines) == size[1] && ansi.StringWidth(lines[0]) <= size[0]
+				wide := false
+				for _, l := range lines {
+					if ansi.StringWidth(l) > size[0] {
+						wide = true
+					}
+				}
+				if ok && !wide {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%dx%d, screen %c: %d lines (wide: %v):\n%s", size[0], size[1], scr, len(lines), wide, s)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// TestMouseTabs switches screens by clicking their tabs.
+func TestMouseTabs(t *testing.T) {
+	h := start(t, newStation(t, ""), false)
+	h.waitFor("Certificate authority")
+	s := h.p.screen()
+	x := strings.Index(strings.Split(s, "\n")[0], "3 Directory")
+	h.tm.Send(tea.MouseClickMsg{X: x + 2, Y: 0, Button: tea.MouseLeft})
+	h.waitFor("search:")
+	x = strings.Index(strings.Split(h.p.screen(), "\n")[0], "2 CA")
+	h.tm.Send(tea.MouseClickMsg{X: x + 1, Y: 0, Button: tea.MouseLeft})
+	h.waitFor("4 certificates")
+}
