@@ -534,7 +534,7 @@ func (c *caScreen) ShortHelp() []key.Binding {
 	if c.user.Focused() {
 		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter/esc", "done"))}
 	}
-	return []key.Binding{k.Open, k.Revoke, k.Publish, k.Filter, k.Status}
+	return []key.Binding{k.Open, k.Revoke, k.Publish, k.Filter}
 }
 
 func (c *caScreen) FullHelp() [][]key.Binding {
