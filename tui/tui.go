@@ -68,6 +68,8 @@ type Model struct {
 	watch  func(ctx context.Context, events chan<- card.Event) error
 	serve  *station.ServeOptions
 	events chan tea.Msg
+	// serving is done when the in-process services have stopped.
+	serving sync.WaitGroup
 }
 
 // New makes the root model. It opens the station's databases now, so that
@@ -112,8 +114,12 @@ func Run(ctx context.Context, opts Options, progOpts ...tea.ProgramOption) error
 	return err
 }
 
-// Close stops what the model started (the reader monitor, the services).
-func (m *Model) Close() { m.cancel() }
+// Close stops what the model started (the reader monitor, the services)
+// and waits for the services to stop, so that the station can be closed.
+func (m *Model) Close() {
+	m.cancel()
+	m.serving.Wait()
+}
 
 // Init starts the screens, the reader monitor and the services.
 func (m *Model) Init() tea.Cmd {
@@ -174,7 +180,12 @@ func (m *Model) startWatch() tea.Cmd {
 func (m *Model) startServe() tea.Cmd {
 	opts := *m.serve
 	return func() tea.Msg {
+		if m.ctx.Err() != nil {
+			return nil
+		}
+		m.serving.Add(1)
 		go func() {
+			defer m.serving.Done()
 			want := 0
 			for _, a := range []string{opts.HTTP, opts.LDAP, opts.LDAPS, opts.KDC} {
 				if a != "" {
