@@ -134,6 +134,14 @@ type ClientConfig struct {
 	BindDN       string `toml:"bind_dn"`
 	PasswordEnv  string `toml:"password_env"`
 	PasswordFile string `toml:"password_file"`
+	// ClientCert and ClientKey are PEM files of a client certificate (its
+	// chain may follow) and its key; Certificates, when set, is used
+	// instead. With one and no BindDN the client binds with SASL
+	// EXTERNAL, which needs ldaps:// or StartTLS: the server takes the
+	// identity from the certificate.
+	ClientCert   string            `toml:"client_cert"`
+	ClientKey    string            `toml:"client_key"`
+	Certificates []tls.Certificate `toml:"-"`
 	// AllowInsecureBind permits a password bind without TLS to a host
 	// that is not loopback.
 	AllowInsecureBind bool `toml:"allow_insecure_bind"`
@@ -282,6 +290,23 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	} else if cfg.PasswordEnv != "" || cfg.PasswordFile != "" {
 		return nil, errors.New("directory: a bind password without a bind DN")
 	}
+	if (cfg.ClientCert == "") != (cfg.ClientKey == "") {
+		return nil, errors.New("directory: a client certificate needs both a certificate file and a key file")
+	}
+	if cfg.ClientCert != "" && len(cfg.Certificates) == 0 {
+		kp, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("directory: client certificate: %w", err)
+		}
+		c.cfg.Certificates = []tls.Certificate{kp}
+	}
+	if c.external() {
+		for _, u := range c.urls {
+			if u.Scheme != "ldaps" && !cfg.StartTLS {
+				return nil, fmt.Errorf("directory: %s: a certificate bind (SASL EXTERNAL) needs ldaps:// or StartTLS", u.Redacted())
+			}
+		}
+	}
 	if cfg.CAFile != "" && cfg.RootCAs == nil {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -343,8 +368,11 @@ func (c *Client) tlsConfig(u *url.URL) *tls.Config {
 	if name == "" {
 		name = u.Hostname()
 	}
-	return &tls.Config{RootCAs: c.cfg.RootCAs, ServerName: name, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: c.cfg.RootCAs, ServerName: name, MinVersion: tls.VersionTLS12, Certificates: c.cfg.Certificates}
 }
+
+// external says the client binds with its certificate (SASL EXTERNAL).
+func (c *Client) external() bool { return c.cfg.BindDN == "" && len(c.cfg.Certificates) > 0 }
 
 func isLoopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
@@ -428,8 +456,32 @@ func (c *Client) dial(ctx context.Context, u *url.URL) (*ldap.Conn, error) {
 			conn.Close()
 			return nil, fmt.Errorf("directory: %s: bind as %s: %w", u.Redacted(), c.cfg.BindDN, err)
 		}
+	} else if c.external() {
+		if !secure {
+			conn.Close()
+			return nil, fmt.Errorf("directory: %s: a certificate bind (SASL EXTERNAL) needs TLS", u.Redacted())
+		}
+		if err := conn.ExternalBind(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("directory: %s: SASL EXTERNAL bind: %w", u.Redacted(), err)
+		}
 	}
 	return conn, nil
+}
+
+// WhoAmI asks the server who the client is bound as (RFC 4532): "dn:…",
+// "u:…", or "" for anonymous.
+func (c *Client) WhoAmI(ctx context.Context) (string, error) {
+	var id string
+	err := c.do(ctx, func(conn *ldap.Conn) error {
+		r, err := conn.WhoAmI(nil)
+		if err != nil {
+			return err
+		}
+		id = r.AuthzID
+		return nil
+	})
+	return id, err
 }
 
 // isNetwork says whether an error broke the connection (worth one retry
@@ -666,6 +718,11 @@ func (c *Client) toUser(e *ldap.Entry) *User {
 		DisplayName: firstValue(e, m.DisplayName), GivenName: firstValue(e, m.GivenName), Surname: firstValue(e, m.Surname),
 		Certificates: rawValues(e, m.Certificate), Groups: stringValues(e, m.MemberOf),
 		AltSecurityIdentities: stringValues(e, m.AltSecurityIdentities),
+	}
+	if u.DisplayName == "" {
+		// Many OpenLDAP entries have a cn (inetOrgPerson needs one) and
+		// no displayName: the cn is then the person's name.
+		u.DisplayName = firstValue(e, m.CommonName)
 	}
 	if sid := rawValues(e, m.SID); len(sid) > 0 {
 		if s, err := SIDString(sid[0]); err == nil {

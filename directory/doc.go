@@ -56,6 +56,17 @@
 // root DSE and the subschema entry (cn=Subschema) describe the server.
 // Access control is in ops.go.
 //
+// With Config.ClientCAs (the station CA), TLS handshakes ask for a client
+// certificate (tls.VerifyClientCertIfGiven) and a SASL EXTERNAL bind over
+// LDAPS or StartTLS authenticates as the user the certificate maps to
+// (Store.CertificateUser: UPN SAN, id-pkinit-san, or a strong
+// altSecurityIdentities mapping, as the KDC maps logon certificates; a
+// SID extension must match), after Config.Revocation says it is not
+// revoked. An authorization identity ("dn:…" or "u:…") must name that
+// same user, else inappropriateAuthentication; EXTERNAL without TLS or
+// without a certificate is inappropriateAuthentication too, and other
+// SASL mechanisms are authMethodNotSupported.
+//
 // Limits (Limits) are hard: clients cannot raise them. A request must
 // fit in MaxPDU bytes (1 MiB) and MaxElements BER elements, nest at most
 // 48 deep (filters 32); connections, operations per connection, entries
@@ -84,7 +95,9 @@
 // than memberOf) and embedded. Filters are built from the checked
 // attribute names and values escaped with ldap.EscapeFilter; listings use
 // the paged-results control; referrals and continuation references are
-// reported as *ReferralError (ErrReferral), never followed.
+// reported as *ReferralError (ErrReferral), never followed. Instead of a
+// bind DN and password, a client certificate (ClientCert/ClientKey) binds
+// with SASL EXTERNAL over ldaps:// or StartTLS.
 //
 // # LDIF
 //

@@ -176,6 +176,12 @@ func seedRequests(t *testing.T) map[string][]byte {
 			p.AppendChild(str("EXTERNAL"))
 			return p
 		}())),
+		"bind-sasl-authzid": msg(1, app(0, integer(3), str(""), func() *ber.Packet {
+			p := ber.Encode(ber.ClassContext, ber.TypeConstructed, 3, nil, "")
+			p.AppendChild(str("EXTERNAL"))
+			p.AppendChild(str("dn:uid=alice,ou=people,dc=example,dc=test"))
+			return p
+		}())),
 		"unbind":          msg(9, unbind),
 		"search-root-dse": search("", 0, "(objectClass=*)", []string{"+"}),
 		"search-complex": search("dc=example,dc=test", 2,

@@ -193,6 +193,8 @@ func (c *conn) handleBind(m *message, r *bindRequest) {
 	switch {
 	case r.version != 3:
 		bindResult(ResultProtocolError, "only LDAP version 3 is supported")
+	case !r.simple && r.mech == "EXTERNAL" && c.srv.external:
+		c.handleExternalBind(m, r)
 	case !r.simple:
 		bindResult(ResultAuthMethodNotSupported, fmt.Sprintf("SASL mechanism %q is not supported", r.mech))
 	case r.name == "" && len(r.password) == 0:
@@ -216,6 +218,86 @@ func (c *conn) handleBind(m *message, r *bindRequest) {
 		c.srv.log.Debug("LDAP bind", "dn", dn, "remote", c.raw.RemoteAddr().String())
 		bindResult(ResultSuccess, "")
 	}
+}
+
+// handleExternalBind is a SASL EXTERNAL bind (RFC 4422 appendix A, RFC
+// 4513 §5.2.3): the identity is the user the TLS client certificate maps
+// to; an authorization identity, if the client gives one, must name that
+// same user.
+func (c *conn) handleExternalBind(m *message, r *bindRequest) {
+	ctx := context.Background()
+	remote := c.raw.RemoteAddr().String()
+	refuse := func(code ResultCode, diag string) {
+		c.srv.log.Info("LDAP EXTERNAL bind refused", "remote", remote, "result", code.String(), "reason", diag)
+		c.finish(ctx, m, code, "", diag)
+	}
+	c.mu.Lock()
+	tlsOn, cert := c.tlsOn, c.peer
+	c.mu.Unlock()
+	if !tlsOn {
+		refuse(ResultInappropriateAuthentication, "SASL EXTERNAL needs TLS (LDAPS or StartTLS) with a client certificate")
+		return
+	}
+	if cert == nil {
+		refuse(ResultInappropriateAuthentication, "SASL EXTERNAL needs a client certificate, and none was presented")
+		return
+	}
+	if c.srv.revoked != nil {
+		revoked, reason, err := c.srv.revoked(cert)
+		switch {
+		case err != nil:
+			c.srv.log.Warn("LDAP EXTERNAL bind: revocation check failed", "serial", cert.SerialNumber.Text(16), "err", err)
+			refuse(ResultInvalidCredentials, "the client certificate's revocation status is unknown")
+			return
+		case revoked:
+			refuse(ResultInvalidCredentials, "the client certificate is revoked ("+reason+")")
+			return
+		}
+	}
+	u, err := c.srv.store.CertificateUser(cert, c.srv.realm)
+	if err != nil {
+		code, _, diag := c.errorResult(m, err)
+		refuse(code, diag)
+		return
+	}
+	if len(r.creds) > 0 {
+		ok, err := c.authzMatches(string(r.creds), u)
+		if err != nil || !ok {
+			refuse(ResultInappropriateAuthentication, "the authorization identity is not the certificate's user")
+			return
+		}
+	}
+	c.setBind(u.DN)
+	c.srv.log.Info("LDAP EXTERNAL bind", "dn", u.DN, "serial", cert.SerialNumber.Text(16), "remote", remote)
+	c.finish(ctx, m, ResultSuccess, "", "")
+}
+
+// authzMatches says whether an authzId (RFC 4513 §5.2.1.8: "dn:DN" or
+// "u:name") names the user u.
+func (c *conn) authzMatches(authz string, u *User) (bool, error) {
+	switch {
+	case strings.HasPrefix(authz, "dn:"):
+		d, err := ParseDN(authz[3:])
+		if err != nil {
+			return false, err
+		}
+		ud, err := ParseDN(u.DN)
+		if err != nil {
+			return false, err
+		}
+		return d.Equal(ud), nil
+	case strings.HasPrefix(authz, "u:"):
+		name := authz[2:]
+		if name == "" || strings.Contains(name, "=") {
+			return false, nil
+		}
+		v, err := c.srv.store.User(name)
+		if err != nil {
+			return false, err
+		}
+		return strings.EqualFold(MustNorm(v.DN), MustNorm(u.DN)), nil
+	}
+	return false, nil
 }
 
 // ---- StartTLS -------------------------------------------------------------------------
@@ -256,6 +338,7 @@ func (c *conn) handleStartTLS(m *message) bool {
 	c.bw.Reset(tc)
 	c.mu.Lock()
 	c.tlsOn = true
+	c.peer = verifiedPeer(tc)
 	c.mu.Unlock()
 	return true
 }
@@ -689,7 +772,12 @@ func (c *conn) rootDSE() *Entry {
 	if c.srv.tls != nil {
 		ext = append([]string{oidStartTLS}, ext...)
 	}
+	var sasl []string
+	if c.srv.external {
+		sasl = []string{"EXTERNAL"}
+	}
 	return mkEntry("",
+		"supportedSASLMechanisms", sasl,
 		"objectClass", "top",
 		"namingContexts", c.srv.store.BaseDN(),
 		"subschemaSubentry", SubschemaDN,

@@ -370,6 +370,8 @@ type bindRequest struct {
 	simple   bool
 	password []byte
 	mech     string
+	// creds are the SASL credentials (for EXTERNAL, an authzId).
+	creds []byte
 }
 
 type searchRequest struct {
@@ -483,6 +485,11 @@ func decodeRequest(pdu []byte, maxElems int) (m *message, err error) {
 				return bad("SASL mechanism")
 			}
 			r.mech = string(mech)
+			if len(auth.Children) == 2 {
+				if r.creds, ok = octets(auth.Children[1]); !ok {
+					return bad("SASL credentials")
+				}
+			}
 		default:
 			return bad("authentication choice")
 		}

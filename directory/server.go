@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,17 @@ type Config struct {
 	// AllowInsecureBind permits simple binds and password changes in the
 	// clear from peers that are not on loopback. By default they need TLS.
 	AllowInsecureBind bool
+	// ClientCAs turns on SASL EXTERNAL: TLS handshakes ask for (but do
+	// not require) a client certificate, which must chain to one of these
+	// CAs (the station CA), and an EXTERNAL bind maps it to a user
+	// (Store.CertificateUser).
+	ClientCAs *x509.CertPool
+	// Revocation, when set, is asked about a client certificate before an
+	// EXTERNAL bind accepts it; an error refuses the bind too.
+	Revocation func(*x509.Certificate) (revoked bool, reason string, err error)
+	// Realm is the Kerberos realm of id-pkinit-san names in client
+	// certificates (default: the domain in upper case).
+	Realm string
 }
 
 // Server is an LDAP v3 server over a Store.
@@ -97,6 +109,10 @@ type Server struct {
 	log    *slog.Logger
 	insec  bool
 	secret [32]byte // keys paged-results cookies
+	// external: SASL EXTERNAL is offered (TLS with client CAs).
+	external bool
+	revoked  func(*x509.Certificate) (bool, string, error)
+	realm    string
 
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
@@ -112,6 +128,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("directory: server without a store")
 	}
 	s := &Server{store: cfg.Store, limits: cfg.Limits, log: cfg.Log, insec: cfg.AllowInsecureBind,
+		revoked: cfg.Revocation, realm: cfg.Realm,
 		listeners: map[net.Listener]bool{}, conns: map[*conn]bool{}}
 	s.limits.defaults()
 	if s.log == nil {
@@ -121,6 +138,12 @@ func NewServer(cfg Config) (*Server, error) {
 		s.tls = cfg.TLSConfig.Clone()
 		if s.tls.MinVersion < tls.VersionTLS12 {
 			s.tls.MinVersion = tls.VersionTLS12
+		}
+		if cfg.ClientCAs != nil {
+			// Asked for, not required: password binds work without one.
+			s.tls.ClientCAs = cfg.ClientCAs
+			s.tls.ClientAuth = tls.VerifyClientCertIfGiven
+			s.external = true
 		}
 	}
 	if _, err := rand.Read(s.secret[:]); err != nil {
@@ -303,6 +326,8 @@ type conn struct {
 	mu     sync.Mutex
 	bindDN string
 	tlsOn  bool
+	// peer is the client certificate TLS verified (nil: none).
+	peer   *x509.Certificate
 	ops    map[int64]context.CancelFunc
 	closed bool
 	opsWG  sync.WaitGroup
@@ -312,6 +337,16 @@ func (c *conn) identity() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bindDN, c.tlsOn
+}
+
+// verifiedPeer is the client certificate of a TLS connection, if it
+// presented one and it verified.
+func verifiedPeer(tc *tls.Conn) *x509.Certificate {
+	st := tc.ConnectionState()
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return st.VerifiedChains[0][0]
 }
 
 func (c *conn) serve() {
@@ -333,6 +368,7 @@ func (c *conn) serve() {
 		tc.SetDeadline(time.Time{})
 		c.mu.Lock()
 		c.tlsOn = true
+		c.peer = verifiedPeer(tc)
 		c.mu.Unlock()
 		c.wmu.Lock()
 		c.nc = tc

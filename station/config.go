@@ -28,6 +28,8 @@ type Config struct {
 	CA         CAConfig  `toml:"ca"`
 	KDC        KDCConfig `toml:"kdc"`
 	Services   Services  `toml:"services"`
+	// Directory says which directory the station uses ([directory]).
+	Directory DirectoryConfig `toml:"directory"`
 }
 
 // KDCConfig tunes the embedded KDC.
@@ -86,6 +88,9 @@ func (c *Config) Validate() error {
 	if time.Duration(c.CA.CRLValidity) <= 0 {
 		return errors.New("station: ca.crl_validity must be positive")
 	}
+	if err := c.Directory.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -107,6 +112,11 @@ func loadConfig(dir string) (*Config, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("station: %s: %w", ConfigFile, err)
+	}
+	for _, k := range md.Undecoded() {
+		if len(k) == 2 && k[0] == "directory" && strings.Contains(strings.ToLower(k[1]), "password") {
+			return nil, fmt.Errorf("station: %s: [directory] %s: a password never goes in the configuration; use password_file or $%s", ConfigFile, k[1], PasswordEnv)
+		}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("station: %s: unknown setting %q", ConfigFile, und[0].String())

@@ -30,6 +30,13 @@ var DemoUsers = []directory.User{
 func Demo(dir string, log *slog.Logger) (st *Station, created bool, err error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
 		st, err := Open(dir, log)
+		if err == nil {
+			err = st.ensureDemoOfficer(false)
+		}
+		if err != nil && st != nil {
+			st.Close()
+			st = nil
+		}
 		return st, false, err
 	}
 	st, err = Init(dir, InitOptions{Realm: DemoRealm, Domain: DemoDomain, CA: CAOptions{KeyAlgorithm: pki.P256}, Log: log})
@@ -46,6 +53,10 @@ func Demo(dir string, log *slog.Logger) (st *Station, created bool, err error) {
 			st.Close()
 			return nil, false, err
 		}
+	}
+	if err := st.ensureDemoOfficer(true); err != nil {
+		st.Close()
+		return nil, false, err
 	}
 	return st, true, nil
 }

@@ -134,6 +134,9 @@ func (s *Station) KDCIdentity(pass PassphraseFunc) ([]*x509.Certificate, crypto.
 	if err != nil {
 		return nil, nil, fmt.Errorf("station: issuing the KDC certificate: %w", err)
 	}
+	if err := s.recordIssued(issueRecordBy("station", "kdc", host), issued); err != nil {
+		return nil, nil, err
+	}
 	keyPEM, err := pki.MarshalPrivateKey(key)
 	if err != nil {
 		return nil, nil, err
@@ -201,7 +204,7 @@ func (s *Station) NewKDC(opts KDCOptions) (*kdc.KDC, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.Directory()
+	users, err := s.UserDirectory()
 	if err != nil {
 		return nil, err
 	}

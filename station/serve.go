@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,14 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 		}
 		services = append(services, svc)
 	}
+	if (opts.LDAP != "" || opts.LDAPS != "") && s.Config.Directory.External() {
+		// The directory is elsewhere: there is no embedded one to serve.
+		s.Log.Warn("embedded LDAP not started: the station uses an external directory", "url", s.Config.Directory.URL)
+		opts.LDAP, opts.LDAPS = "", ""
+		if opts.HTTP == "" && opts.KDC == "" {
+			return errors.New("station: no service to run (the directory is external, so LDAP is not served here)")
+		}
+	}
 	if opts.LDAP != "" || opts.LDAPS != "" {
 		store, err := s.Directory()
 		if err != nil {
@@ -80,10 +89,26 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 		if err != nil {
 			return err
 		}
+		// SASL EXTERNAL: certificates the station CA issued, not revoked
+		// in its database. The CA itself is the only anchor: certificates
+		// of a parent CA's other children do not log on here.
+		chain, err := s.CAChain()
+		if err != nil {
+			return err
+		}
+		db, err := s.CADB()
+		if err != nil {
+			return err
+		}
+		clientCAs := x509.NewCertPool()
+		clientCAs.AddCert(chain[0])
 		srv, err := directory.NewServer(directory.Config{
-			Store:     store,
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12},
-			Log:       s.Log,
+			Store:      store,
+			TLSConfig:  &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12},
+			Log:        s.Log,
+			ClientCAs:  clientCAs,
+			Revocation: CARevocation(db, chain[0]),
+			Realm:      s.Config.Realm,
 		})
 		if err != nil {
 			return err

@@ -71,6 +71,9 @@ func (s *Station) ServiceTLS(pass PassphraseFunc) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("station: issuing the services' certificate: %w", err)
 	}
+	if err := s.recordIssued(issueRecordBy("station", "server", hosts[0]), issued); err != nil {
+		return nil, err
+	}
 	keyPEM, err := pki.MarshalPrivateKey(key)
 	if err != nil {
 		return nil, err

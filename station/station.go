@@ -13,11 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/internal/atomicfile"
 	"github.com/scstation/scstation/pki"
+	"github.com/scstation/scstation/station/audit"
+	"github.com/scstation/scstation/station/inventory"
 )
 
 // Errors about the data directory's state.
@@ -53,13 +56,28 @@ type Station struct {
 	Config *Config
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Actor is who the audit log says acts; empty means DefaultActor()
+	// ("cli:<os user>"). The TUI and SSH fronts set their own
+	// ("officer:alice", "ssh:SHA256:...").
+	Actor string
+	// CRLPassphrase, when set, unlocks an encrypted CA key without a
+	// prompt so that card lifecycle actions can publish a fresh CRL.
+	CRLPassphrase PassphraseFunc
 
 	db    *pki.DB
 	users *directory.Store
+	ext   *directory.Client // the external directory, when configured
 	ca    *pki.CA
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
+	// recordsMu guards the lazy opening of inventory and audit (records.go).
+	recordsMu sync.Mutex
+
+	inventory *inventory.Store
+	audit     *audit.Log
+
+	enroll enrollState // master secret and officer session (secrets.go, officer.go)
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -144,7 +162,7 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	if err := saveConfig(dir, cfg); err != nil {
 		return nil, err
 	}
-	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now}
+	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now, Actor: DefaultActor()}
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
@@ -156,6 +174,10 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 		if _, err := s.ServiceTLS(nil); err != nil {
 			return nil, err
 		}
+	}
+	// The master secret of the cards this station will manage.
+	if _, err := s.masterSecret(); err != nil {
+		return nil, err
 	}
 	s.Log.Info("data directory created", "dir", dir, "realm", cfg.Realm, "domain", cfg.Domain)
 	return s, nil
@@ -188,15 +210,20 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 }
 
 // Close closes whatever databases the station opened.
-func (s *Station) Close() error {
+func (s *Station) Close() (err error) {
+	defer func() { err = errors.Join(err, s.closeRecords()) }()
 	var errs []error
+	s.SignOut()
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
 	if s.users != nil {
 		errs = append(errs, s.users.Close())
 	}
-	s.db, s.users, s.ca, s.caKey = nil, nil, nil, nil
+	if s.ext != nil {
+		errs = append(errs, s.ext.Close())
+	}
+	s.db, s.users, s.ext, s.ca, s.caKey = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -405,8 +432,13 @@ func (s *Station) CADB() (*pki.DB, error) {
 	return s.db, nil
 }
 
-// Directory opens the user directory.
+// Directory opens the embedded directory store. A station configured with
+// an external directory has none in use: ErrExternalDirectory (see
+// UserDirectory).
 func (s *Station) Directory() (*directory.Store, error) {
+	if s.Config.Directory.External() {
+		return nil, ErrExternalDirectory
+	}
 	if s.users == nil {
 		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
 			return nil, err
@@ -440,7 +472,7 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.Directory()
+	users, err := s.UserDirectory()
 	if err != nil {
 		return nil, err
 	}
@@ -494,64 +526,138 @@ func (s *Station) loadKey(pass PassphraseFunc) (crypto.Signer, error) {
 }
 
 // Issue issues a certificate from a request file's contents (PKCS#10 or
-// enroll-on-behalf-of CMS) as the CA operator.
+// enroll-on-behalf-of CMS) as the CA operator. Every attempt is audited
+// (cert.issue); a certificate whose issuance cannot be recorded in the
+// audit log is revoked again (cessationOfOperation) and Issue fails.
 func (s *Station) Issue(ctx context.Context, pass PassphraseFunc, template string, request []byte, user, host string) (*pki.Issued, error) {
+	ar := issueRecord(template, user, host)
+	if err := s.auditReady(ar.Action); err != nil {
+		return nil, err
+	}
 	req, err := pki.ParseRequest(request)
 	if err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	ca, err := s.CA(pass)
 	if err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	issued, err := ca.Issue(ctx, pki.IssueRequest{Template: template, Request: req, Requester: pki.RequesterOperator, User: user, Host: host})
 	if err != nil {
 		s.Log.Warn("request refused", "template", template, "user", user, "err", err)
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	s.Log.Info("certificate issued", "serial", fmt.Sprintf("%x", issued.Record.Serial), "template", template, "user", issued.Record.User, "agent", issued.Record.Agent)
 	if issued.PublishErr != nil {
 		s.Log.Error("publication failed", "serial", fmt.Sprintf("%x", issued.Record.Serial), "err", issued.PublishErr)
 	}
+	if err := s.recordIssued(ar, issued); err != nil {
+		return nil, err
+	}
 	return issued, nil
 }
 
+func issueRecord(template, user, host string) audit.Record {
+	ar := audit.Record{Action: "cert.issue", User: user, Detail: "template " + template}
+	if host != "" {
+		ar.Detail += ", host " + host
+	}
+	return ar
+}
+
+// recordIssued audits an issued certificate; if that fails, it revokes the
+// certificate, so that none is valid without a record of it.
+func (s *Station) recordIssued(ar audit.Record, issued *pki.Issued) error {
+	ar.User, ar.Cert = issued.Record.User, hexSerial(issued.Record.Serial)
+	if issued.Record.Agent != "" {
+		ar.Detail += ", on behalf, agent " + issued.Record.Agent
+	}
+	if issued.PublishErr != nil {
+		ar.Detail += ", not published: " + issued.PublishErr.Error()
+	}
+	err := s.recordErr(ar, nil)
+	if err == nil {
+		return nil
+	}
+	db, derr := s.CADB()
+	if derr == nil {
+		_, derr = s.revokeDB(db, issued.Record.Serial, pki.ReasonCessationOfOperation)
+	}
+	if derr != nil {
+		return errors.Join(err, fmt.Errorf("station: and revoking the unrecorded certificate %x failed: %w", issued.Record.Serial, derr))
+	}
+	s.Log.Error("certificate revoked: its issuance could not be audited", "serial", ar.Cert)
+	return fmt.Errorf("%w (certificate %s revoked again)", err, ar.Cert)
+}
+
 // Revoke revokes a certificate. It needs no CA key: the next CRL carries it.
+// certificateHold puts it on hold (audited as cert.hold, else cert.revoke).
 func (s *Station) Revoke(serial *big.Int, reason pki.RevocationReason) (*pki.Record, error) {
+	ar := audit.Record{Action: "cert.revoke", Cert: hexSerial(serial), Detail: reason.String()}
+	if reason == pki.ReasonCertificateHold {
+		ar.Action = "cert.hold"
+	}
+	return s.changeCert(ar, serial, func(db *pki.DB) (*pki.Record, error) { return s.revokeDB(db, serial, reason) })
+}
+
+// Release lifts a certificateHold (audited as cert.release).
+func (s *Station) Release(serial *big.Int) (*pki.Record, error) {
+	ar := audit.Record{Action: "cert.release", Cert: hexSerial(serial)}
+	return s.changeCert(ar, serial, func(db *pki.DB) (*pki.Record, error) { return db.Release(serial) })
+}
+
+func (s *Station) changeCert(ar audit.Record, serial *big.Int, change func(db *pki.DB) (*pki.Record, error)) (*pki.Record, error) {
+	if err := s.auditReady(ar.Action); err != nil {
+		return nil, err
+	}
 	db, err := s.CADB()
 	if err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
-	rec, err := db.Revoke(serial, reason, s.Now().UTC().Truncate(time.Second))
+	if old, err := db.Get(serial); err == nil {
+		ar.User = old.User
+	}
+	rec, err := change(db)
 	if err != nil {
+		return nil, s.recordErr(ar, err)
+	}
+	s.Log.Info("certificate status changed", "serial", ar.Cert, "status", rec.Status, "reason", rec.Reason.String())
+	if err := s.recordErr(ar, nil); err != nil {
 		return nil, err
 	}
-	s.Log.Info("certificate revoked", "serial", fmt.Sprintf("%x", serial), "reason", reason.String())
 	return rec, nil
 }
 
 // PublishCRL signs a new CRL and writes it where the HTTP service serves it.
 func (s *Station) PublishCRL(pass PassphraseFunc) (*x509.RevocationList, error) {
+	ar := audit.Record{Action: "crl.publish"}
+	if err := s.auditReady(ar.Action); err != nil {
+		return nil, err
+	}
 	ca, err := s.CA(pass)
 	if err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	crl, err := ca.CRL()
 	if err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	if err := atomicfile.Write(s.CRLPath(), crl.Raw, 0o644); err != nil {
-		return nil, err
+		return nil, s.recordErr(ar, err)
 	}
 	s.Log.Info("CRL published", "number", crl.Number.String(), "entries", len(crl.RevokedCertificateEntries), "next_update", crl.NextUpdate)
+	ar.Detail = describeCRL(crl)
+	if err := s.recordErr(ar, nil); err != nil {
+		return nil, err
+	}
 	return crl, nil
 }
 
 // userStore adapts the directory to the CA's UserStore.
-type userStore struct{ d *directory.Store }
+type userStore struct{ d directory.Directory }
 
-func (u userStore) LookupUser(_ context.Context, name string) (*pki.User, error) {
-	e, err := u.d.User(name)
+func (u userStore) LookupUser(ctx context.Context, name string) (*pki.User, error) {
+	e, err := u.d.LookupUser(ctx, name)
 	if errors.Is(err, directory.ErrNoSuchUser) {
 		return nil, pki.ErrUnknownUser
 	}
@@ -562,10 +668,10 @@ func (u userStore) LookupUser(_ context.Context, name string) (*pki.User, error)
 }
 
 // directoryPublisher puts certificates on the user's entry (userCertificate).
-type directoryPublisher struct{ d *directory.Store }
+type directoryPublisher struct{ d directory.Directory }
 
-func (p directoryPublisher) Publish(_ context.Context, user *pki.User, rec *pki.Record) error {
-	return p.d.AddCertificate(user.Name, rec.DER)
+func (p directoryPublisher) Publish(ctx context.Context, user *pki.User, rec *pki.Record) error {
+	return p.d.PublishCertificate(ctx, user.Name, rec.DER)
 }
 
 // TemplatesDir holds the site's template files (*.toml).

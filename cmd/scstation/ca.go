@@ -255,11 +255,7 @@ suspends it; "--reason release" (or removeFromCRL) lifts the hold. The next CRL
 			defer st.Close()
 			var rec *pki.Record
 			if strings.EqualFold(reason, "release") || strings.EqualFold(reason, "removeFromCRL") {
-				db, err := st.CADB()
-				if err != nil {
-					return err
-				}
-				if rec, err = db.Release(serial); err != nil {
+				if rec, err = st.Release(serial); err != nil {
 					return err
 				}
 			} else {

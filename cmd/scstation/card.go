@@ -36,6 +36,7 @@ Exit codes: 0 done, 1 refused (wrong PIN or PUK, blocked, PIN policy),
 	}
 	cmd.AddCommand(a.cardListCommand(), a.cardStatusCommand(), a.cardPINCommand(),
 		a.cardUnblockCommand("unblock", false), a.cardResetCommand())
+	cmd.AddCommand(a.cardLifecycleCommands()...)
 	return cmd
 }
 

@@ -43,8 +43,9 @@ func (a *app) initCommand() *cobra.Command {
 	var realm, domain string
 	var standalone bool
 	var ca caFlags
+	var officer officerFlags
 	cmd := &cobra.Command{
-		Use:   "init --domain D [--realm R] [--standalone] [--no-passphrase]",
+		Use:   "init --domain D [--realm R] [--standalone] [--no-passphrase] [--officer NAME [--officer-reader R]]",
 		Short: "Create a data directory: configuration, CA, and room for directory, KDC and inventory",
 		Long: `init creates a new data directory. It refuses to touch one that is not empty.
 
@@ -70,9 +71,18 @@ scstation ca install-cert.
 			defer st.Close()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created %s\n  realm %s, domain %s, base DN %s\n", st.Dir, st.Config.Realm, st.Config.Domain, st.Config.BaseDN())
-			return printCAState(out, st)
+			if err := printCAState(out, st); err != nil {
+				return err
+			}
+			if officer.name != "" {
+				return a.bootstrapOfficer(cmd, st, &officer, opts.Passphrase)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&officer.name, "officer", "", "make this user the first enrollment officer, with an agent key on a card")
+	cmd.Flags().StringVar(&officer.reader, "officer-reader", "", "the reader with the officer's card (default: a virtual card in DIR/vcards)")
+	cmd.Flags().BoolVar(&officer.pinStdin, "officer-pin-stdin", false, "read the officer card's new PIN from standard input")
 	cmd.Flags().StringVar(&realm, "realm", "", "Kerberos realm (default: the domain in capitals)")
 	cmd.Flags().StringVar(&domain, "domain", "", "DNS domain, e.g. example.test")
 	cmd.Flags().BoolVar(&standalone, "standalone", false, "standalone CA: publish certificates to files, not the directory")

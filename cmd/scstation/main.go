@@ -115,11 +115,14 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.versionCommand(), a.initCommand(), a.demoCommand(), a.serveCommand(), a.caCommand(), a.userCommand())
 	root.AddCommand(a.cardCommand(), a.vcardCommand())
+	root.AddCommand(a.auditCommand())
 	root.AddCommand(a.groupCommand())
 	root.AddCommand(a.ldifCommand())
 	root.AddCommand(a.benchCommand())
 	root.AddCommand(a.kdcCommand())
 	root.AddCommand(a.logonCommand())
+	root.AddCommand(a.enrollCommand())
+	a.extendCardCommand(root)
 	a.withTUI(root)
 	return root
 }

@@ -37,6 +37,12 @@ type Options struct {
 	Log *slog.Logger
 	// AllowInsecureBind is passed to the server.
 	AllowInsecureBind bool
+	// ClientCAs, Revocation and Realm are passed to the server: with
+	// ClientCAs, clients may bind with SASL EXTERNAL and a certificate
+	// from one of these CAs.
+	ClientCAs  *x509.CertPool
+	Revocation func(*x509.Certificate) (bool, string, error)
+	Realm      string
 }
 
 // Server is a running test directory.
@@ -79,7 +85,8 @@ func New(tb testing.TB, opts Options) *Server {
 		tb.Fatal(err)
 	}
 	s := &Server{BaseDN: store.BaseDN(), AdminDN: admin.DN, AdminPassword: pw, Store: store, Dir: dir}
-	cfg := directory.Config{Store: store, Limits: opts.Limits, Log: opts.Log, AllowInsecureBind: opts.AllowInsecureBind}
+	cfg := directory.Config{Store: store, Limits: opts.Limits, Log: opts.Log, AllowInsecureBind: opts.AllowInsecureBind,
+		ClientCAs: opts.ClientCAs, Revocation: opts.Revocation, Realm: opts.Realm}
 	if !opts.NoTLS {
 		serverTLS, clientTLS, caPEM := newTLS(tb)
 		cfg.TLSConfig, s.ClientTLS = serverTLS, clientTLS

@@ -38,6 +38,15 @@ type SlapdOptions struct {
 	// Database holds more slapd.conf lines for the database (access,
 	// limits, ...).
 	Database []string
+	// ClientCAs (PEM, with TLS) are CAs whose client certificates slapd
+	// accepts (TLSVerifyClient try): clients may then bind with SASL
+	// EXTERNAL, as the certificate's subject DN, which AuthzRegexp maps
+	// to an entry.
+	ClientCAs []byte
+	// AuthzRegexp are authz-regexp rules, each a match and a replacement
+	// (slapd.conf(5)), such as {"^cn=([^,]+)$",
+	// "ldap:///ou=people,dc=example,dc=test??one?(uid=$1)"}.
+	AuthzRegexp [][2]string
 }
 
 // Slapd is a running OpenLDAP slapd (back-mdb) on loopback, the peer the
@@ -96,7 +105,21 @@ func NewSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 	if opts.TLS {
 		ca, cert, key, client := tlsFiles(tb, dir)
 		s.CACertFile, s.ClientTLS = ca, client
+		if len(opts.ClientCAs) > 0 {
+			// One file holds the CA of slapd's own certificate and the CAs
+			// it accepts client certificates from.
+			caPEM, err := os.ReadFile(ca)
+			must(tb, err)
+			ca = filepath.Join(dir, "trusted-cas.pem")
+			must(tb, os.WriteFile(ca, append(append(caPEM, '\n'), opts.ClientCAs...), 0o644))
+		}
 		fmt.Fprintf(&conf, "TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n", ca, cert, key)
+		if len(opts.ClientCAs) > 0 {
+			conf.WriteString("TLSVerifyClient try\n")
+		}
+	}
+	for _, r := range opts.AuthzRegexp {
+		fmt.Fprintf(&conf, "authz-regexp %q %q\n", r[0], r[1])
 	}
 	fmt.Fprintf(&conf, "database mdb\nmaxsize 4294967296\nsuffix %q\nrootdn %q\nrootpw %s\ndirectory %s/db\n", opts.Suffix, s.RootDN, s.RootPassword, dir)
 	for _, ix := range opts.Indexes {
