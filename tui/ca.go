@@ -93,7 +93,7 @@ type caScreen struct {
 }
 
 type caKeys struct {
-	Filter, Status, Template, Expiring, Open, Revoke, Publish, Templates, Chain, Back, Up, Down key.Binding
+	Filter, Status, Template, Expiring, Open, Revoke, Release, Publish, Templates, Chain, Back, Up, Down key.Binding
 }
 
 func newCAKeys() caKeys {
@@ -104,6 +104,7 @@ func newCAKeys() caKeys {
 		Expiring:  key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "expiring")),
 		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 		Revoke:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke")),
+		Release:   key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "release a hold")),
 		Publish:   key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "publish CRL")),
 		Templates: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "templates")),
 		Chain:     key.NewBinding(key.WithKeys("C"), key.WithHelp("C", "CA chain")),
@@ -144,6 +145,10 @@ type (
 		err   error
 	}
 	revokedMsg struct {
+		rec *pki.Record
+		err error
+	}
+	releasedMsg struct {
 		rec *pki.Record
 		err error
 	}
@@ -220,15 +225,21 @@ func (c *caScreen) Update(msg tea.Msg) tea.Cmd {
 			c.err = msg.err
 			return nil
 		}
-		c.detail = msg.rec
-		// Show the new status now; the list is read again below.
-		for i, r := range c.recs {
-			if r.Serial.Cmp(msg.rec.Serial) == 0 {
-				c.recs[i] = msg.rec
-			}
+		c.replace(msg.rec)
+		if msg.rec.Status == pki.StatusOnHold {
+			c.status = fmt.Sprintf("certificate %s put on hold (u releases it); publish the CRL (p) so that relying parties see it", shortSerial(msg.rec.Serial))
+			return c.query()
 		}
-		c.setRows()
 		c.status = fmt.Sprintf("certificate %s revoked (%s); publish the CRL (p) so that relying parties see it", shortSerial(msg.rec.Serial), msg.rec.Reason)
+		return c.query()
+	case releasedMsg:
+		c.busy = ""
+		if msg.err != nil {
+			c.err = msg.err
+			return nil
+		}
+		c.replace(msg.rec)
+		c.status = fmt.Sprintf("certificate %s released from hold; publish the CRL (p) so that relying parties see it", shortSerial(msg.rec.Serial))
 		return c.query()
 	case crlPublishedMsg:
 		c.busy = ""
@@ -289,6 +300,8 @@ func (c *caScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 			c.status = ""
 		case c.mode == caDetail && key.Matches(msg, c.keys.Revoke):
 			return c.startRevoke(c.detail)
+		case c.mode == caDetail && key.Matches(msg, c.keys.Release):
+			return c.release(c.detail)
 		case key.Matches(msg, c.keys.Publish):
 			return c.startPublish()
 		}
@@ -318,6 +331,8 @@ func (c *caScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(msg, c.keys.Revoke):
 		return c.startRevoke(c.selected())
+	case key.Matches(msg, c.keys.Release):
+		return c.release(c.selected())
 	case key.Matches(msg, c.keys.Publish):
 		return c.startPublish()
 	case key.Matches(msg, c.keys.Templates):
@@ -332,6 +347,20 @@ func (c *caScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		return cmd
 	}
 	return nil
+}
+
+// replace shows a changed record at once (details and list); the list is
+// read again after it.
+func (c *caScreen) replace(rec *pki.Record) {
+	if c.detail != nil && c.detail.Serial.Cmp(rec.Serial) == 0 {
+		c.detail = rec
+	}
+	for i, r := range c.recs {
+		if r.Serial.Cmp(rec.Serial) == 0 {
+			c.recs[i] = rec
+		}
+	}
+	c.setRows()
 }
 
 func (c *caScreen) selected() *pki.Record {
@@ -441,6 +470,27 @@ func (c *caScreen) revoke(r *pki.Record, reason pki.RevocationReason) tea.Cmd {
 	}
 }
 
+// release lifts a certificate hold; anything else is refused in place.
+func (c *caScreen) release(r *pki.Record) tea.Cmd {
+	if r == nil {
+		return nil
+	}
+	if r.Status != pki.StatusOnHold {
+		c.err = fmt.Errorf("certificate %s is not on hold", shortSerial(r.Serial))
+		return nil
+	}
+	c.busy = "releasing the hold…"
+	c.status = ""
+	b := c.b
+	serial := new(big.Int).Set(r.Serial)
+	return func() tea.Msg {
+		b.mu.Lock()
+		rec, err := b.st.Release(serial)
+		b.mu.Unlock()
+		return releasedMsg{rec, err}
+	}
+}
+
 func (c *caScreen) updateForm(msg tea.Msg) tea.Cmd {
 	m, cmd := c.form.Update(msg)
 	if f, ok := m.(*huh.Form); ok {
@@ -521,6 +571,9 @@ func (c *caScreen) ShortHelp() []key.Binding {
 	k := c.keys
 	switch c.mode {
 	case caDetail:
+		if c.detail != nil && c.detail.Status == pki.StatusOnHold {
+			return []key.Binding{k.Release, k.Revoke, k.Publish, k.Back}
+		}
 		return []key.Binding{k.Revoke, k.Publish, k.Back}
 	case caTemplates, caChain:
 		return []key.Binding{k.Publish, k.Back}
@@ -540,7 +593,7 @@ func (c *caScreen) ShortHelp() []key.Binding {
 func (c *caScreen) FullHelp() [][]key.Binding {
 	k := c.keys
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Open, k.Revoke},
+		{k.Up, k.Down, k.Open, k.Revoke, k.Release},
 		{k.Publish, k.Templates, k.Chain, k.Back},
 		{k.Filter, k.Status, k.Template, k.Expiring},
 	}

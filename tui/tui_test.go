@@ -23,6 +23,7 @@ import (
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/pki/pkitest"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/station/audit"
 )
 
 // newStation makes a data directory with users and issued certificates.
@@ -428,6 +429,23 @@ func TestRevoke(t *testing.T) {
 	// Home shows the new CRL.
 	h.key('1')
 	h.waitFor("#1, 1 revoked, next update")
+	// The audit log has the revocation and the CRL.
+	log, err := st.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := log.List(audit.Query{Action: "cert.revoke"}); err != nil || len(rs) != 1 || rs[0].Outcome != "ok" {
+		t.Errorf("audit cert.revoke: %+v %v", rs, err)
+	}
+	rs, err := log.List(audit.Query{Action: "crl.publish"})
+	if err != nil || len(rs) == 0 || rs[len(rs)-1].Outcome != "ok" {
+		t.Errorf("audit crl.publish: %+v %v", rs, err)
+	}
+	for _, r := range rs {
+		if strings.Contains(r.Detail, "correct horse") {
+			t.Errorf("the passphrase is in the audit log: %+v", r)
+		}
+	}
 }
 
 func TestDirectorySearchGolden(t *testing.T) {
@@ -600,4 +618,52 @@ func TestMouseTabs(t *testing.T) {
 	x = strings.Index(strings.Split(h.p.screen(), "\n")[0], "2 CA")
 	h.tm.Send(tea.MouseClickMsg{X: x + 1, Y: 0, Button: tea.MouseLeft})
 	h.waitFor("4 certificates")
+}
+
+// TestHoldAndRelease puts a certificate on hold from the screen and
+// releases it; the CA database and the audit log show both.
+func TestHoldAndRelease(t *testing.T) {
+	st := newStation(t, "")
+	db, _ := st.CADB()
+	recs, _ := db.List(pki.Query{User: "bob"})
+	serial := recs[0].Serial
+	h := start(t, st, false)
+	h.key('2')
+	h.waitFor("4 certificates")
+	h.key('/')
+	h.typ("bob")
+	h.waitFor("1 certificate")
+	h.key(tea.KeyEnter)
+	h.key(tea.KeyEnter)
+	h.waitFor("status       valid")
+	h.key('u')
+	h.waitFor("is not on hold")
+	h.key('r')
+	h.waitFor("Revoke certificate")
+	for range 4 {
+		h.key(tea.KeyDown)
+	}
+	h.key(tea.KeyEnter)
+	h.waitFor("Put it on hold?")
+	h.key(tea.KeyLeft)
+	h.key(tea.KeyEnter)
+	h.waitFor("put on hold", "status       on hold since")
+	if r, _ := db.Get(serial); r.Status != pki.StatusOnHold {
+		t.Fatalf("status %s, want hold", r.Status)
+	}
+	h.key('u')
+	h.waitFor("released from hold", "status       valid")
+	if r, _ := db.Get(serial); r.Status != pki.StatusValid {
+		t.Fatalf("status %s after release, want valid", r.Status)
+	}
+	log, err := st.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"cert.hold", "cert.release"} {
+		rs, err := log.List(audit.Query{Action: action})
+		if err != nil || len(rs) != 1 || rs[0].Outcome != "ok" {
+			t.Errorf("audit %s: %+v %v", action, rs, err)
+		}
+	}
 }
