@@ -2,6 +2,7 @@ package tui
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,8 @@ type home struct {
 	ca    *caStatus
 	caErr error
 
+	officer *officerMsg
+
 	refresh key.Binding
 }
 
@@ -46,6 +49,12 @@ type caStatus struct {
 	crl       *x509.RevocationList
 	crlErr    error
 	now       time.Time
+}
+
+// officerMsg is who is signed in, as the station says.
+type officerMsg struct {
+	user, reader string
+	err          error // other than ErrNotSignedIn
 }
 
 type caStatusMsg struct {
@@ -60,7 +69,33 @@ func newHome(b *backend, s *Styles, serving bool) *home {
 	}
 }
 
-func (h *home) Init() tea.Cmd { return h.loadCA() }
+func (h *home) Init() tea.Cmd { return tea.Batch(h.loadCA(), h.loadOfficer()) }
+
+// loadOfficer asks the station who is signed in (which checks that the
+// officer's card is still there).
+func (h *home) loadOfficer() tea.Cmd {
+	b := h.b
+	return func() tea.Msg {
+		o, err := b.st.Officer()
+		switch {
+		case errors.Is(err, station.ErrNotSignedIn):
+			return officerMsg{}
+		case err != nil:
+			return officerMsg{err: err}
+		}
+		return officerMsg{user: o.User, reader: o.Reader}
+	}
+}
+
+// cardGone tells the station a card left its reader (the officer's ends
+// the session), then reads the officer again.
+func (h *home) cardGone(reader string) tea.Cmd {
+	b := h.b
+	return func() tea.Msg {
+		b.st.CardGone(reader)
+		return h.loadOfficer()()
+	}
+}
 
 func (h *home) loadCA() tea.Cmd {
 	b := h.b
@@ -87,8 +122,13 @@ func (h *home) Update(msg tea.Msg) tea.Cmd {
 		h.ca, h.caErr = msg.st, msg.err
 	case crlPublishedMsg:
 		return h.loadCA()
+	case officerMsg:
+		h.officer = &msg
 	case readerEventMsg:
 		h.event(card.Event(msg))
+		if msg.Kind == card.CardRemoved {
+			return h.cardGone(msg.Reader)
+		}
 	case watchErrMsg:
 		h.watchErr = msg.err
 	case serviceMsg:
@@ -205,7 +245,16 @@ func (h *home) View() string {
 	}
 	line("")
 	line(h.s.Heading.Render("Officer"))
-	line(h.row("signed in", h.s.Muted.Render("not signed in")))
+	switch o := h.officer; {
+	case o == nil:
+		line(h.row("signed in", h.s.Muted.Render("…")))
+	case o.err != nil:
+		line(h.row("signed in", h.s.Error.Render(errText(o.err))))
+	case o.user == "":
+		line(h.row("signed in", h.s.Muted.Render("not signed in")))
+	default:
+		line(h.row("signed in", h.s.OK.Render(o.user)+h.s.Muted.Render(" (card in "+o.reader+")")))
+	}
 	out := strings.TrimRight(b.String(), "\n")
 	if h.height > 0 && strings.Count(out, "\n")+1 > h.height {
 		// Short window: drop the blank lines between sections first.

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -665,5 +666,27 @@ func TestHoldAndRelease(t *testing.T) {
 		if err != nil || len(rs) != 1 || rs[0].Outcome != "ok" {
 			t.Errorf("audit %s: %+v %v", action, rs, err)
 		}
+	}
+}
+
+// TestHomeOfficer shows the signed-in officer, and the session ending
+// when the monitor sees the officer's card leave its reader.
+func TestHomeOfficer(t *testing.T) {
+	st := newStation(t, "")
+	ctx := context.Background()
+	if _, err := st.BootstrapOfficer(ctx, station.OfficerOptions{User: "olga", PIN: "97531864"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := st.SignInVirtual(ctx, "olga", "97531864")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, st, false)
+	h.waitFor("signed in           olga")
+	h.cards <- card.Event{Kind: card.ServiceUp}
+	h.cards <- card.Event{Kind: card.CardRemoved, Reader: o.Reader}
+	h.waitFor("not signed in")
+	if _, err := st.Officer(); !errors.Is(err, station.ErrNotSignedIn) {
+		t.Errorf("the officer is still signed in after the card left: %v", err)
 	}
 }
