@@ -562,8 +562,9 @@ func (c *caScreen) setRows() {
 		rows[i] = table.Row{shortSerial(r.Serial), r.User, r.Template, string(r.Status), day(r.NotAfter)}
 	}
 	c.table.SetRows(rows)
-	if c.table.Cursor() >= len(rows) {
-		c.table.SetCursor(max(len(rows)-1, 0))
+	// An empty list leaves the table's cursor at -1: put it back on a row.
+	if cur := c.table.Cursor(); cur < 0 || cur >= len(rows) {
+		c.table.SetCursor(max(min(cur, len(rows)-1), 0))
 	}
 }
 

@@ -126,11 +126,12 @@ func (d *dirScreen) Capturing() bool { return d.mode == dirSearch && d.input.Foc
 func (d *dirScreen) search(prefix string) tea.Cmd {
 	seq, b := d.seq, d.b
 	return func() tea.Msg {
-		if b.dirErr != nil {
-			return usersMsg{seq: seq, query: prefix, err: b.dirErr}
-		}
 		start := time.Now()
-		users, err := b.dir.FindUsers(context.Background(), prefix, searchLimit)
+		dir, err := b.directory()
+		if err != nil {
+			return usersMsg{seq: seq, query: prefix, err: err}
+		}
+		users, err := dir.FindUsers(context.Background(), prefix, searchLimit)
 		slices.SortFunc(users, func(a, c *directory.User) int { return strings.Compare(a.Name, c.Name) })
 		return usersMsg{seq: seq, query: prefix, users: users, took: time.Since(start), err: err}
 	}
@@ -139,10 +140,11 @@ func (d *dirScreen) search(prefix string) tea.Cmd {
 func (d *dirScreen) loadUser(name string) tea.Cmd {
 	b := d.b
 	return func() tea.Msg {
-		if b.dirErr != nil {
-			return userMsg{err: b.dirErr}
+		dir, err := b.directory()
+		if err != nil {
+			return userMsg{err: err}
 		}
-		u, err := b.dir.LookupUser(context.Background(), name)
+		u, err := dir.LookupUser(context.Background(), name)
 		if err != nil {
 			return userMsg{err: err}
 		}
@@ -188,10 +190,11 @@ func describeCert(b *backend, der []byte) certInfo {
 func (d *dirScreen) loadGroups() tea.Cmd {
 	b := d.b
 	return func() tea.Msg {
-		if b.dirErr != nil {
-			return groupsMsg{err: b.dirErr}
+		dir, err := b.directory()
+		if err != nil {
+			return groupsMsg{err: err}
 		}
-		gs, err := b.dir.ListGroups(context.Background())
+		gs, err := dir.ListGroups(context.Background())
 		return groupsMsg{gs, err}
 	}
 }

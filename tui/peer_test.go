@@ -16,6 +16,8 @@ import (
 
 	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
+	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/directory/ldaptest"
 	"github.com/scstation/scstation/station"
 )
 
@@ -118,4 +120,34 @@ func TestHomeServiceError(t *testing.T) {
 	if !strings.Contains(s, "Certificate authority") {
 		t.Errorf("Home is not drawn:\n%s", s)
 	}
+}
+
+// TestDirectorySlapd searches an external directory, a real OpenLDAP
+// slapd, from the Directory screen: the station's [directory] points at it.
+func TestDirectorySlapd(t *testing.T) {
+	suffix := "dc=example,dc=test"
+	var users strings.Builder
+	for _, u := range []struct{ uid, name string }{{"erin", "Erin Example"}, {"erik", "Erik Other"}, {"frank", "Frank Third"}} {
+		fmt.Fprintf(&users, "dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nobjectClass: upnPrincipal\nuid: %s\ncn: %s\nsn: %s\ndisplayName: %s\nmail: %s@example.test\nuserPrincipalName: %s@example.test\n\n",
+			u.uid, suffix, u.uid, u.name, strings.Fields(u.name)[1], u.name, u.uid, u.uid)
+	}
+	slapd := ldaptest.NewSlapd(t, ldaptest.SlapdOptions{LDIF: "dn: " + suffix + "\nobjectClass: top\nobjectClass: domain\ndc: example\n\n" +
+		"dn: ou=people," + suffix + "\nobjectClass: organizationalUnit\nou: people\n\n" + users.String()})
+	st := newStation(t, "")
+	st.Config.Directory = station.DirectoryConfig{Mode: station.DirectoryLDAP, URL: slapd.URL, BindDN: slapd.RootDN, PasswordFile: slapd.PasswordFile,
+		BaseDN: suffix, UserBase: "ou=people," + suffix, Flavor: directory.ProfileOpenLDAP}
+	if err := st.Config.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := startOpts(t, Options{Station: st, Watch: make(fakeWatch).watch})
+	h.key('3')
+	h.typ("er")
+	s := h.waitFor("2 users", "Erin Example", "Erik Other")
+	if strings.Contains(s, "alice") || strings.Contains(s, "Frank") {
+		t.Errorf("the search shows users it should not (the embedded ones, or no match):\n%s", s)
+	}
+	h.typ("in")
+	h.waitFor("1 user")
+	h.key(tea.KeyEnter)
+	h.waitFor("erin@example.test", "uid=erin,ou=people,dc=example,dc=test", "Published certificates")
 }

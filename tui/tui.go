@@ -404,19 +404,39 @@ type (
 // and a lock so that commands running at the same time do not race to
 // open the station's lazily opened parts (the CA key, the KDC).
 type backend struct {
-	st     *station.Station
-	mu     sync.Mutex
-	db     *pki.DB
-	dbErr  error
-	dir    *directory.Store
-	dirErr error
+	st    *station.Station
+	mu    sync.Mutex
+	db    *pki.DB
+	dbErr error
+	users directory.Directory // set by directory() once it is open
 }
 
 func newBackend(st *station.Station) *backend {
 	b := &backend{st: st}
 	b.db, b.dbErr = st.CADB()
-	b.dir, b.dirErr = st.Directory()
+	if !st.Config.Directory.External() {
+		// The embedded store opens at once (a local file); an external
+		// directory is connected on first use, in a command.
+		b.directory()
+	}
 	return b
+}
+
+// directory is the station's user directory: the embedded store or the
+// external one over LDAP. A failure is not kept: the next search tries
+// again (an external server may come back).
+func (b *backend) directory() (directory.Directory, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users != nil {
+		return b.users, nil
+	}
+	d, err := b.st.UserDirectory()
+	if err != nil {
+		return nil, err
+	}
+	b.users = d
+	return d, nil
 }
 
 // errText is an error in plain words for the screen: the package prefixes

@@ -348,7 +348,7 @@ func TestRevoke(t *testing.T) {
 	h.waitFor("1 certificate")
 	h.key(tea.KeyEnter)
 	h.key('r')
-	h.waitFor("Revoke certificate", "key compromise")
+	h.waitFor("┃ Revoke certificate", "key compromise")
 	t.Run("form", func(t *testing.T) {
 		h.t = t
 		h.golden("Revoke certificate", "unspecified")
@@ -362,11 +362,13 @@ func TestRevoke(t *testing.T) {
 	}
 	// Superseded, then "Keep": nothing changes either.
 	h.key('r')
-	h.waitFor("Revoke certificate")
+	h.waitFor("┃ Revoke certificate")
 	h.key(tea.KeyDown)
 	h.key(tea.KeyDown)
 	h.key(tea.KeyEnter)
-	h.waitFor("Revoke it (superseded)?")
+	// huh moves the focus in a command of its own: wait until the
+	// confirmation has it (its border mark) before answering.
+	h.waitFor("┃ Revoke it (superseded)?")
 	h.key(tea.KeyEnter) // the default answer is Keep
 	h.waitFor("not revoked")
 	if r, _ := db.Get(serial); r.Status != pki.StatusValid {
@@ -374,11 +376,13 @@ func TestRevoke(t *testing.T) {
 	}
 	// Superseded, confirmed.
 	h.key('r')
-	h.waitFor("Revoke certificate")
+	h.waitFor("┃ Revoke certificate")
 	h.key(tea.KeyDown)
 	h.key(tea.KeyDown)
 	h.key(tea.KeyEnter)
-	h.waitFor("Revoke it (superseded)?")
+	// huh moves the focus in a command of its own: wait until the
+	// confirmation has it (its border mark) before answering.
+	h.waitFor("┃ Revoke it (superseded)?")
 	h.key(tea.KeyLeft)
 	h.key(tea.KeyEnter)
 	h.waitFor("revoked (superseded)")
@@ -387,14 +391,13 @@ func TestRevoke(t *testing.T) {
 		t.Fatalf("after revocation: %+v %v", r, err)
 	}
 	// Revoking it again is refused in place.
-	h.key(tea.KeyEscape)
 	h.key('r')
 	h.waitFor("already revoked")
 
 	// Publish the CRL: the key is encrypted, so the passphrase is asked
 	// for, masked. A wrong one is refused and publishes nothing.
 	h.key('p')
-	h.waitFor("CA key passphrase")
+	h.waitFor("┃ CA key passphrase")
 	h.typ("wrong")
 	if strings.Contains(h.p.screen(), "wrong") {
 		t.Fatal("the passphrase is shown on the screen")
@@ -405,7 +408,7 @@ func TestRevoke(t *testing.T) {
 		t.Fatal("a CRL was published with a wrong passphrase")
 	}
 	h.key('p')
-	h.waitFor("CA key passphrase")
+	h.waitFor("┃ CA key passphrase")
 	h.typ("correct horse battery")
 	h.key(tea.KeyEnter)
 	h.waitFor("CRL #1 published: 1 revoked")
@@ -640,12 +643,12 @@ func TestHoldAndRelease(t *testing.T) {
 	h.key('u')
 	h.waitFor("is not on hold")
 	h.key('r')
-	h.waitFor("Revoke certificate")
+	h.waitFor("┃ Revoke certificate")
 	for range 4 {
 		h.key(tea.KeyDown)
 	}
 	h.key(tea.KeyEnter)
-	h.waitFor("Put it on hold?")
+	h.waitFor("┃ Put it on hold?")
 	h.key(tea.KeyLeft)
 	h.key(tea.KeyEnter)
 	h.waitFor("put on hold", "status       on hold since")
