@@ -72,6 +72,18 @@ func bigStation(b *testing.B) *station.Station {
 // time, and a name.
 func BenchmarkSearchKeystroke(b *testing.B) {
 	st := bigStation(b)
+	b.Run("empty", func(b *testing.B) {
+		// What the Directory screen shows first: the search for "".
+		d, err := st.UserDirectory()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := d.FindUsers(context.Background(), "", searchLimit); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, w := range []struct{ name, text string }{
 		{"login", "user04217"}, {"name", "User 4217"}, {"mail", "user04217@example.test"}, {"nomatch", "zzzzzz"},
 	} {
