@@ -65,6 +65,9 @@ type AttributeMap struct {
 	GroupName string `toml:"group_name"`
 	// Description is the group's description.
 	Description string `toml:"description"`
+	// AccountControl is userAccountControl, whose ACCOUNTDISABLE bit is
+	// User.Disabled ("-": none, as on OpenLDAP).
+	AccountControl string `toml:"account_control"`
 }
 
 // Profiles of AttributeMap.
@@ -91,6 +94,7 @@ func Profile(name string) (AttributeMap, error) {
 			SID: "objectSid", GUID: "objectGUID", Created: "whenCreated",
 			Certificate: "userCertificate", AltSecurityIdentities: "altSecurityIdentities",
 			Member: "member", MemberOf: "memberOf", GroupName: "cn", Description: "description",
+			AccountControl: "userAccountControl",
 		}, nil
 	case ProfileOpenLDAP:
 		return AttributeMap{
@@ -100,6 +104,7 @@ func Profile(name string) (AttributeMap, error) {
 			SID: "-", GUID: "entryUUID", Created: "createTimestamp",
 			Certificate: "userCertificate;binary", AltSecurityIdentities: "-",
 			Member: "member", MemberOf: "-", GroupName: "cn", Description: "description",
+			AccountControl: "-",
 		}, nil
 	case ProfileEmbedded:
 		return AttributeMap{
@@ -109,6 +114,7 @@ func Profile(name string) (AttributeMap, error) {
 			SID: "objectSid", GUID: "objectGUID", Created: "createTimestamp",
 			Certificate: "userCertificate;binary", AltSecurityIdentities: "altSecurityIdentities",
 			Member: "member", MemberOf: "memberOf", GroupName: "cn", Description: "description",
+			AccountControl: "userAccountControl",
 		}, nil
 	}
 	return AttributeMap{}, fmt.Errorf("directory: unknown profile %q (want ad, openldap or embedded)", name)
@@ -204,6 +210,7 @@ func (m *AttributeMap) fill(p AttributeMap) error {
 		{"certificate", &m.Certificate, p.Certificate}, {"alt_security_identities", &m.AltSecurityIdentities, p.AltSecurityIdentities},
 		{"member", &m.Member, p.Member}, {"member_of", &m.MemberOf, p.MemberOf},
 		{"group_name", &m.GroupName, p.GroupName}, {"description", &m.Description, p.Description},
+		{"account_control", &m.AccountControl, p.AccountControl},
 	}
 	for _, f := range fields {
 		if *f.v == "" {
@@ -211,7 +218,7 @@ func (m *AttributeMap) fill(p AttributeMap) error {
 		}
 		if *f.v == "-" {
 			switch f.name {
-			case "sid", "alt_security_identities", "member_of", "guid", "created", "display_name", "given_name", "surname", "description":
+			case "sid", "alt_security_identities", "member_of", "guid", "created", "display_name", "given_name", "surname", "description", "account_control":
 				continue
 			}
 			return fmt.Errorf("directory: attribute %s is required", f.name)
@@ -703,7 +710,7 @@ func optional(names ...string) []string {
 
 func (c *Client) userAttrs() []string {
 	m := c.attrs
-	return optional(m.Login, m.UPN, m.Mail, m.CommonName, m.DisplayName, m.GivenName, m.Surname, m.SID, m.GUID, m.Created, m.Certificate, m.AltSecurityIdentities, m.MemberOf)
+	return optional(m.Login, m.UPN, m.Mail, m.CommonName, m.DisplayName, m.GivenName, m.Surname, m.SID, m.GUID, m.Created, m.Certificate, m.AltSecurityIdentities, m.MemberOf, m.AccountControl)
 }
 
 func (c *Client) groupAttrs() []string {
@@ -718,6 +725,7 @@ func (c *Client) toUser(e *ldap.Entry) *User {
 		DisplayName: firstValue(e, m.DisplayName), GivenName: firstValue(e, m.GivenName), Surname: firstValue(e, m.Surname),
 		Certificates: rawValues(e, m.Certificate), Groups: stringValues(e, m.MemberOf),
 		AltSecurityIdentities: stringValues(e, m.AltSecurityIdentities),
+		Disabled:              accountDisabled(firstValue(e, m.AccountControl)),
 	}
 	if u.DisplayName == "" {
 		// Many OpenLDAP entries have a cn (inetOrgPerson needs one) and

@@ -339,8 +339,10 @@ type ExportResult struct {
 }
 
 // exportSkip are attributes never exported: memberOf is derived from
-// member; the others change with every write.
-var exportSkip = map[string]bool{"memberOf": true, "modifyTimestamp": true, "modifiersName": true}
+// member; the timestamps change with every write; sealed Kerberos keys
+// are useless without the KDC's master key (re-key services after an
+// import with scstation kdc service add).
+var exportSkip = map[string]bool{"memberOf": true, "modifyTimestamp": true, "modifiersName": true, "scstationKerberosKeys": true}
 
 // openLDAPSkip are attributes OpenLDAP's standard schema lacks.
 var openLDAPSkip = map[string]bool{"sAMAccountName": true, "objectSid": true, "objectGUID": true, "userAccountControl": true,

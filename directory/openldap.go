@@ -5,6 +5,10 @@ package directory
 // examples: a site with its own arc may use that instead, in both places.
 const UPNPrincipalOID = "1.3.6.1.4.1.32473.1.2.1"
 
+// KerberosKeysOID is the attribute type scstationKerberosKeys (sealed
+// service keys), in the same arc.
+const KerberosKeysOID = "1.3.6.1.4.1.32473.1.1.1"
+
 // OpenLDAPSchema is a slapd.conf schema that lets OpenLDAP hold the
 // station's users (ProfileOpenLDAP): userPrincipalName with Active
 // Directory's OID and an equality rule (so it can be indexed; Debian's

@@ -144,6 +144,11 @@ var attributeTypes = []*AttributeType{
 	{OID: "2.5.4.31", Names: []string{"member"}, syntax: synDN, equality: matchDN, Public: true, Indexed: true},
 	{OID: "1.2.840.113556.1.2.102", Names: []string{"memberOf"}, syntax: synDN, equality: matchDN, NoUserModification: true, Public: true, Indexed: true},
 	{OID: "2.5.4.35", Names: []string{"userPassword"}, syntax: synOctetString, equality: matchNone, Secret: true, maxLen: ubPassword},
+	// A service account's Kerberos long-term keys, sealed by the KDC under
+	// its master key (kdc.Store.SealKeys): like MIT's krbPrincipalKey, but
+	// one opaque blob. Set only through the typed API (SetServiceKeys),
+	// never returned or matched over LDAP, never exported to LDIF.
+	{OID: KerberosKeysOID, Names: []string{"scstationKerberosKeys"}, syntax: synOctetString, equality: matchNone, SingleValue: true, NoUserModification: true, Secret: true, maxLen: 16 << 10},
 	{OID: "2.5.4.13", Names: []string{"description"}, syntax: synDirectoryString, equality: matchCaseIgnore, substr: true, Public: true},
 	{OID: "2.5.4.12", Names: []string{"title"}, syntax: synDirectoryString, equality: matchCaseIgnore, substr: true, Public: true, maxLen: 256},
 	{OID: "2.5.4.20", Names: []string{"telephoneNumber"}, syntax: synTelephone, equality: matchCaseIgnore, substr: true, Public: true, maxLen: 64},
@@ -191,7 +196,7 @@ var objectClasses = []*ObjectClass{
 	{OID: "2.5.6.6", Names: []string{"person"}, Sup: "top", Kind: "STRUCTURAL", Must: []string{"cn"}, May: []string{"sn", "userPassword", "telephoneNumber", "seeAlso"}},
 	{OID: "2.5.6.7", Names: []string{"organizationalPerson"}, Sup: "person", Kind: "STRUCTURAL", May: []string{"title", "ou", "o", "givenName"}},
 	{OID: "1.2.840.113556.1.5.9", Names: []string{"user"}, Sup: "organizationalPerson", Kind: "STRUCTURAL",
-		May: []string{"userPrincipalName", "sAMAccountName", "objectSid", "displayName", "mail", "uid", "userCertificate", "altSecurityIdentities", "servicePrincipalName", "userAccountControl"}},
+		May: []string{"userPrincipalName", "sAMAccountName", "objectSid", "displayName", "mail", "uid", "userCertificate", "altSecurityIdentities", "servicePrincipalName", "userAccountControl", "scstationKerberosKeys"}},
 	{OID: "2.16.840.1.113730.3.2.2", Names: []string{"inetOrgPerson"}, Sup: "user", Kind: "STRUCTURAL"},
 	{OID: "1.2.840.113556.1.5.8", Names: []string{"group"}, Sup: "top", Kind: "STRUCTURAL", Must: []string{"cn"},
 		May: []string{"member", "sAMAccountName", "objectSid", "mail", "displayName", "seeAlso", "o", "ou"}},

@@ -43,6 +43,9 @@ type User struct {
 	// HasPassword says the entry has a userPassword (the embedded store
 	// only; an LDAP client cannot see it).
 	HasPassword bool
+	// Disabled says userAccountControl has ACCOUNTDISABLE (0x2): the
+	// KDC refuses the account (SetUserDisabled).
+	Disabled bool
 }
 
 // Group is a group of users (and groups).
@@ -141,6 +144,7 @@ func entryUser(e *Entry) *User {
 	if u.Name == "" {
 		u.Name = e.Value("uid")
 	}
+	u.Disabled = accountDisabled(e.Value("userAccountControl"))
 	if sid := e.Get("objectSid"); sid != nil && len(sid.Values) > 0 {
 		u.SID, _ = SIDString(sid.Values[0])
 	}

@@ -34,7 +34,19 @@
 //
 // TGS-REQs carry the TGT and an authenticator whose checksum covers the
 // KDC-REQ-BODY as received; service tickets are issued for the services
-// in the Store (and the krbtgt, for renewal).
+// the PrincipalStore knows (and the krbtgt, for renewal). The client's
+// account is looked up again on every TGS-REQ, as AD does: a disabled
+// account gets KDC_ERR_CLIENT_REVOKED (18), a deleted one
+// KDC_ERR_C_PRINCIPAL_UNKNOWN (6). Disabled accounts are refused the same
+// way in the AS exchange, before any pre-authentication.
+//
+// # Service keys
+//
+// The station keeps services on directory accounts (servicePrincipalName,
+// as AD does), their keys sealed with Store.SealKeys under the store's
+// master key (AES-256-GCM, bound to realm and account) and opened with
+// OpenKeys; services registered in the store itself, as older versions
+// did, keep working.
 //
 // # Checks of a PKINIT request and their errors
 //

@@ -159,3 +159,38 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	t.Logf("wrote %d seeds", len(seen))
 }
+
+// FuzzOpenKeys feeds OpenKeys arbitrary blobs, and arbitrary plaintexts
+// sealed with the store's master key (so that the decoding behind the
+// authentication is reached too): no panic, and keys it returns are
+// usable.
+func FuzzOpenKeys(f *testing.F) {
+	s := kdctest.New(f, kdctest.Options{NoServe: true})
+	keys, _, err := kdc.RotateKeys(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := s.Store.SealKeys("svc", keys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, []byte(`[{"kvno":1,"etype":18,"key":"AAAA"}]`))
+	f.Fuzz(func(t *testing.T, blob, plain []byte) {
+		check := func(ks []kdc.Key, err error) {
+			if err != nil {
+				return
+			}
+			for _, k := range ks {
+				if k.KVNO < 1 || len(k.Value) == 0 {
+					t.Fatalf("OpenKeys returned an unusable key %+v", k)
+				}
+			}
+		}
+		check(s.Store.OpenKeys("svc", blob))
+		sealed, err := s.Store.SealRaw("svc", plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(s.Store.OpenKeys("svc", sealed))
+	})
+}

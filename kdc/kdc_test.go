@@ -110,13 +110,37 @@ func TestPKINIT(t *testing.T) {
 func TestPKINITRefusals(t *testing.T) {
 	t.Parallel()
 	other := pkitest.New(t, pkitest.Options{}) // trusted by the KDC, but not in its CA database
-	s := kdctest.New(t, kdctest.Options{ExtraRoots: []*x509.Certificate{other.CA.Root()}})
+	// A trusted CA that issued two years ago: its certificates have expired.
+	past := pkitest.New(t, pkitest.Options{Now: func() time.Time { return time.Now().AddDate(-2, 0, 0) }})
+	s := kdctest.New(t, kdctest.Options{ExtraRoots: []*x509.Certificate{other.CA.Root(), past.CA.Root()}})
 	alice := s.AddUser("alice")
 	other.Users.Put(&pki.User{Name: "alice", UPN: alice.UPN, SID: alice.SID})
 	cert, key := s.Issue(t, "smartcard-logon", "alice", pki.P256)
 	otherIssued, otherKey := other.Issue(t, "smartcard-logon", "alice", pki.P256)
 	c := s.Client(cert, key)
 	ctx := context.Background()
+
+	// The certificate refusals of issue 5, each with its RFC 4556 code
+	// (MIT kinit's side is TestMITKinitRefusals and friends).
+	foreign := pkitest.New(t, pkitest.Options{}) // not trusted by the KDC
+	foreign.Users.Put(&pki.User{Name: "alice", UPN: alice.UPN, SID: alice.SID})
+	foreignIssued, foreignKey := foreign.Issue(t, "smartcard-logon", "alice", pki.P256)
+	past.Users.Put(&pki.User{Name: "alice", UPN: alice.UPN, SID: alice.SID})
+	expiredIssued, expiredKey := past.Issue(t, "smartcard-logon", "alice", pki.P256)
+	if time.Now().Before(expiredIssued.Certificate.NotAfter) {
+		t.Fatalf("the certificate of two years ago is valid until %v", expiredIssued.Certificate.NotAfter)
+	}
+	s.AddUser("bob")
+	bobCert, bobKey := s.Issue(t, "smartcard-logon", "bob", pki.P256)
+	carol := s.AddUser("carol")
+	carolCert, carolKey := s.Issue(t, "smartcard-logon", "carol", pki.P256)
+	carol.SID = "S-1-5-21-1004336348-1177238915-682003330-9999" // the account was re-created
+	s.Users.Put(carol)
+	revCert, revKey := s.Issue(t, "smartcard-logon", "alice", pki.P256)
+	if _, err := s.CA.CA.Revoke(revCert.SerialNumber, pki.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	ekuCert, ekuKey := s.Issue(t, kdctest.NoLogonEKU, "alice", pki.P256)
 
 	opts := func(f ...func(*kdc.PKINITOptions)) kdc.PKINITOptions {
 		var o kdc.PKINITOptions
@@ -138,6 +162,12 @@ func TestPKINITRefusals(t *testing.T) {
 		{"unknown-client", c, "mallory", kdc.PKINITOptions{}, kdc.ErrCPrincipalUnknown},
 		{"public-key-mode-ec-key", c, "alice", kdc.PKINITOptions{PublicKeyMode: true}, kdc.ErrPublicKeyEncryptionNoSupp},
 		{"revocation-unknown", s.Client(otherIssued.Certificate, otherKey), "alice", kdc.PKINITOptions{}, kdc.ErrRevocationUnknown},
+		{"untrusted-ca", s.Client(foreignIssued.Certificate, foreignKey), "alice", kdc.PKINITOptions{}, kdc.ErrCantVerifyCertificate},
+		{"expired", s.Client(expiredIssued.Certificate, expiredKey), "alice", kdc.PKINITOptions{}, kdc.ErrInvalidCertificate},
+		{"revoked", s.Client(revCert, revKey), "alice", kdc.PKINITOptions{}, kdc.ErrRevokedCertificate},
+		{"upn-mismatch", s.Client(bobCert, bobKey), "alice", kdc.PKINITOptions{}, kdc.ErrClientNameMismatch},
+		{"sid-mismatch", s.Client(carolCert, carolKey), "carol", kdc.PKINITOptions{}, kdc.ErrClientNameMismatch},
+		{"wrong-eku", s.Client(ekuCert, ekuKey), "alice", kdc.PKINITOptions{}, kdc.ErrInconsistentKeyPurpose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.c.PKINIT(ctx, tc.user, tc.opts)

@@ -36,17 +36,7 @@ type mitClient struct {
 func requireMITClient(t *testing.T, s *kdctest.Server, libdefaults ...string) *mitClient {
 	t.Helper()
 	p := testpeer.Require(t, "kinit", "klist", "kvno")
-	var plugins []string
-	for _, pattern := range []string{"/usr/lib/*/krb5/plugins/preauth/pkinit.so", "/usr/lib/krb5/plugins/preauth/pkinit.so", "/usr/lib64/krb5/plugins/preauth/pkinit.so"} {
-		m, _ := filepath.Glob(pattern)
-		plugins = append(plugins, m...)
-	}
-	if len(plugins) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-		}
-		t.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-	}
+	kdctest.RequireMITPKINIT(t)
 	dir := t.TempDir()
 	conf := s.WriteKrb5Conf(t, dir, libdefaults...)
 	return &mitClient{kinit: p[0], klist: p[1], kvno: p[2], dir: dir,

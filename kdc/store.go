@@ -22,9 +22,11 @@ import (
 // StoreFile is the name of the KDC's key file in its directory.
 const StoreFile = "kdc.json"
 
-// Store is the KDC's own key store: the krbtgt keys, and the services and
-// password principals (administrators) with their long-term keys. Users
-// who log on with smart cards have no keys and live in the directory.
+// Store is the KDC's own key store: the krbtgt keys, the master key that
+// seals service keys kept in the directory (SealKeys), and the password
+// principals (administrators) and services registered before services
+// moved to the directory, with their long-term keys. Users who log on
+// with smart cards have no keys and live in the directory.
 //
 // It is one JSON file, mode 0600, rewritten atomically on every change.
 // The keys are not encrypted at rest: the file's permissions, as MIT's
@@ -41,6 +43,9 @@ type storeData struct {
 	Created    time.Time                   `json:"created"`
 	Krbtgt     []Key                       `json:"krbtgt"`
 	Principals map[string]*storedPrincipal `json:"principals"`
+	// Master keys seal service keys kept in the directory (SealKeys);
+	// the newest seals, any opens. Added on first open when missing.
+	Master []Key `json:"master,omitempty"`
 }
 
 type storedPrincipal struct {
@@ -69,7 +74,11 @@ func OpenStore(dir, realm string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.data = storeData{Version: 1, Realm: realm, Created: time.Now().UTC(), Krbtgt: keys, Principals: map[string]*storedPrincipal{}}
+		master, err := newMasterKey(1)
+		if err != nil {
+			return nil, err
+		}
+		s.data = storeData{Version: 1, Realm: realm, Created: time.Now().UTC(), Krbtgt: keys, Principals: map[string]*storedPrincipal{}, Master: []Key{master}}
 		if err := s.save(); err != nil {
 			return nil, err
 		}
@@ -95,6 +104,17 @@ func OpenStore(dir, realm string) (*Store, error) {
 	}
 	if s.data.Principals == nil {
 		s.data.Principals = map[string]*storedPrincipal{}
+	}
+	if len(s.data.Master) == 0 {
+		// A store from before service keys moved to the directory.
+		master, err := newMasterKey(1)
+		if err != nil {
+			return nil, err
+		}
+		s.data.Master = []Key{master}
+		if err := s.save(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -306,6 +326,19 @@ func (s *Store) Keytab(name string) ([]byte, error) {
 		nt = nametype.KRB_NT_SRV_HST
 	}
 	return marshalKeytab(realm, strings.Split(name, "/"), nt, changed, keys)
+}
+
+// MarshalKeytab returns an MIT keytab (format 0x502) holding keys for the
+// principal name (without realm), stamped ts.
+func MarshalKeytab(realm, name string, ts time.Time, keys []Key) ([]byte, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	nt := nametype.KRB_NT_PRINCIPAL
+	if strings.Contains(name, "/") {
+		nt = nametype.KRB_NT_SRV_HST
+	}
+	return marshalKeytab(realm, strings.Split(name, "/"), nt, ts, keys)
 }
 
 // marshalKeytab writes the MIT keytab format: 0x05 0x02, then per key a

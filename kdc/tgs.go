@@ -77,6 +77,19 @@ func (k *KDC) handleTGS(ctx context.Context, req *kdcReq, reqHash [32]byte) ([]b
 	if e := replayError(k.replay.check(ap.EncryptedAuthenticator.Cipher, reqHash, now), "the authenticator"); e != nil {
 		return nil, e
 	}
+	// The account may have been disabled or deleted since its TGT was
+	// issued: as AD does, every TGS-REQ looks at it again.
+	if et.CRealm == k.realm {
+		acct, err := k.lookupClient(ctx, et.CName)
+		switch {
+		case errors.Is(err, ErrUnknownPrincipal):
+			return nil, refuse(ErrCPrincipalUnknown, "client %s no longer exists", client)
+		case err != nil:
+			return nil, refuseQuiet(ErrServiceUnavailable, "directory unavailable", "looking up %s: %v", client, err)
+		case acct.Disabled:
+			return nil, refuse(ErrClientRevoked, "account %s is disabled", acct.Name)
+		}
+	}
 
 	if req.additionalTickets {
 		return nil, refuse(ErrBadOption, "additional tickets (user-to-user) are not supported")

@@ -160,12 +160,15 @@ func (s *Station) UserDirectory() (directory.Directory, error) {
 	if !s.Config.Directory.External() {
 		return s.Directory()
 	}
-	if s.ext == nil {
+	sh := s.shared
+	sh.extMu.Lock()
+	defer sh.extMu.Unlock()
+	if sh.ext == nil {
 		c, err := directory.NewClient(context.Background(), s.Config.Directory.clientConfig(s.Dir))
 		if err != nil {
 			return nil, fmt.Errorf("station: external directory: %w", err)
 		}
-		s.ext = c
+		sh.ext = c
 	}
-	return s.ext, nil
+	return sh.ext, nil
 }

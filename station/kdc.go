@@ -28,12 +28,23 @@ const (
 )
 
 // DirectoryPrincipals adapts the directory (embedded or over LDAP) to the
-// KDC's PrincipalStore: users by login name or UPN, with their objectSid
-// and altSecurityIdentities. Users have no Kerberos keys here (they log on
-// with smart cards); services and password principals live in the KDC's
-// own store (kdc.Store).
+// KDC's PrincipalStore: users by login name or UPN, with their objectSid,
+// altSecurityIdentities and ACCOUNTDISABLE; and services by
+// servicePrincipalName (as AD finds them; case-insensitive), with the
+// keys sealed on their account, which Keys opens. Users have no Kerberos
+// keys here (they log on with smart cards); administrators' password keys
+// live in the KDC's own store (kdc.Store).
 type DirectoryPrincipals struct {
 	Dir directory.Directory
+	// Keys opens the sealed service keys; nil looks up no services.
+	Keys *kdc.Store
+}
+
+// ServiceDirectory is a directory that keeps service accounts with sealed
+// keys: the embedded one. Over LDAP the keys are never readable, so an
+// external directory serves no services to the KDC.
+type ServiceDirectory interface {
+	ServiceBySPN(ctx context.Context, spn string) (*directory.ServiceAccount, error)
 }
 
 // LookupUser implements kdc.PrincipalStore.
@@ -49,13 +60,33 @@ func (d DirectoryPrincipals) LookupUser(ctx context.Context, name string) (*kdc.
 	if err != nil {
 		return nil, err
 	}
-	return &kdc.Principal{Name: u.Name, UPN: u.UPN, SID: u.SID, AltSecurityIdentities: u.AltSecurityIdentities}, nil
+	return &kdc.Principal{Name: u.Name, UPN: u.UPN, SID: u.SID, AltSecurityIdentities: u.AltSecurityIdentities, Disabled: u.Disabled}, nil
 }
 
-// LookupService implements kdc.PrincipalStore: service keys are in the
-// KDC's store, not the directory.
-func (DirectoryPrincipals) LookupService(context.Context, string) (*kdc.Principal, error) {
-	return nil, kdc.ErrUnknownPrincipal
+// LookupService implements kdc.PrincipalStore: the account with the
+// servicePrincipalName, its sealed keys opened. A disabled account, or
+// one with an SPN but no keys from scstation kdc service add, is unknown
+// to the KDC (KDC_ERR_S_PRINCIPAL_UNKNOWN).
+func (d DirectoryPrincipals) LookupService(ctx context.Context, name string) (*kdc.Principal, error) {
+	sd, ok := d.Dir.(ServiceDirectory)
+	if !ok || d.Keys == nil {
+		return nil, kdc.ErrUnknownPrincipal
+	}
+	a, err := sd.ServiceBySPN(ctx, name)
+	if errors.Is(err, directory.ErrNoSuchService) {
+		return nil, kdc.ErrUnknownPrincipal
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Disabled || len(a.Keys) == 0 {
+		return nil, kdc.ErrUnknownPrincipal
+	}
+	keys, err := d.Keys.OpenKeys(a.Name, a.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("station: the keys of %s on %s: %w", name, a.DN, err)
+	}
+	return &kdc.Principal{Name: name, Keys: keys}, nil
 }
 
 // CARevocation checks client certificates against the CA database:
@@ -86,9 +117,20 @@ func CARevocation(db *pki.DB, ca *x509.Certificate) kdc.RevocationChecker {
 }
 
 // KDCStore opens the KDC's key store, creating it (with new krbtgt keys)
-// on first use.
+// on first use. It is opened once and shared, so that changes made by
+// forwarded commands reach the running KDC.
 func (s *Station) KDCStore() (*kdc.Store, error) {
-	return kdc.OpenStore(s.path(kdcDir), s.Config.Realm)
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.kdc == nil {
+		st, err := kdc.OpenStore(s.path(kdcDir), s.Config.Realm)
+		if err != nil {
+			return nil, err
+		}
+		sh.kdc = st
+	}
+	return sh.kdc, nil
 }
 
 // kdcRenewBefore is how long before expiry the KDC certificate is replaced.
@@ -223,7 +265,7 @@ func (s *Station) NewKDC(opts KDCOptions) (*kdc.KDC, error) {
 	}
 	return kdc.New(kdc.Config{
 		Realm: s.Config.Realm, Store: store,
-		Principals:  kdc.Stores{store, DirectoryPrincipals{Dir: users}},
+		Principals:  kdc.Stores{store, DirectoryPrincipals{Dir: users, Keys: store}},
 		Certificate: ident[0], Key: key, Chain: ident[1:],
 		Roots: roots, Intermediates: inters,
 		Revocation:    CARevocation(db, chain[0]),

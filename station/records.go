@@ -42,9 +42,10 @@ func (s *Station) actor() string {
 
 // Inventory opens the card inventory.
 func (s *Station) Inventory() (*inventory.Store, error) {
-	s.recordsMu.Lock()
-	defer s.recordsMu.Unlock()
-	if s.inventory == nil {
+	sh := s.shared
+	sh.recordsMu.Lock()
+	defer sh.recordsMu.Unlock()
+	if sh.inventory == nil {
 		if err := os.MkdirAll(s.path("inventory"), 0o700); err != nil {
 			return nil, err
 		}
@@ -53,16 +54,17 @@ func (s *Station) Inventory() (*inventory.Store, error) {
 			return nil, err
 		}
 		inv.Now = s.Now
-		s.inventory = inv
+		sh.inventory = inv
 	}
-	return s.inventory, nil
+	return sh.inventory, nil
 }
 
 // Audit opens the audit log.
 func (s *Station) Audit() (*audit.Log, error) {
-	s.recordsMu.Lock()
-	defer s.recordsMu.Unlock()
-	if s.audit == nil {
+	sh := s.shared
+	sh.recordsMu.Lock()
+	defer sh.recordsMu.Unlock()
+	if sh.audit == nil {
 		if err := os.MkdirAll(s.path("audit"), 0o700); err != nil {
 			return nil, err
 		}
@@ -71,9 +73,9 @@ func (s *Station) Audit() (*audit.Log, error) {
 			return nil, err
 		}
 		l.Now = s.Now
-		s.audit = l
+		sh.audit = l
 	}
-	return s.audit, nil
+	return sh.audit, nil
 }
 
 // auditReady checks, before an action, that its record can be written.
@@ -89,16 +91,17 @@ func (s *Station) auditReady(action string) error {
 }
 
 func (s *Station) closeRecords() error {
-	s.recordsMu.Lock()
-	defer s.recordsMu.Unlock()
+	sh := s.shared
+	sh.recordsMu.Lock()
+	defer sh.recordsMu.Unlock()
 	var errs []error
-	if s.inventory != nil {
-		errs = append(errs, s.inventory.Close())
+	if sh.inventory != nil {
+		errs = append(errs, sh.inventory.Close())
 	}
-	if s.audit != nil {
-		errs = append(errs, s.audit.Close())
+	if sh.audit != nil {
+		errs = append(errs, sh.audit.Close())
 	}
-	s.inventory, s.audit = nil, nil
+	sh.inventory, sh.audit = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -350,7 +353,10 @@ func (s *Station) cardAction(ctx context.Context, id string, to inventory.State,
 // asking anyone: already unlocked, unencrypted, or through
 // CRLPassphrase.
 func (s *Station) publishCRLNoPrompt() (*x509.RevocationList, error) {
-	if s.ca == nil && s.caKey == nil && s.Config.CA.KeyEncrypted && s.CRLPassphrase == nil {
+	s.mu.Lock()
+	unlocked := s.ca != nil || s.caKey != nil
+	s.mu.Unlock()
+	if !unlocked && s.Config.CA.KeyEncrypted && s.CRLPassphrase == nil {
 		return nil, errors.New("the CA key is encrypted: run scstation ca crl to publish a fresh CRL")
 	}
 	crl, err := s.PublishCRL(s.CRLPassphrase)

@@ -407,7 +407,7 @@ func TestUnrecordedIssuanceRevoked(t *testing.T) {
 	if err := st.recordIssued(issueRecord("smartcard-logon", "alice", ""), issued); !errors.As(err, &ae) {
 		t.Fatalf("recordIssued: %v", err)
 	}
-	st.audit = nil
+	st.shared.audit = nil
 	db, _ := st.CADB()
 	r, err := db.Get(issued.Record.Serial)
 	if err != nil {

@@ -40,10 +40,11 @@ var ErrMasterSecret = errors.New("station: the station master secret (station.ke
 // masterSecret loads the station master secret, creating it on first use
 // (older data directories have none yet).
 func (s *Station) masterSecret() ([]byte, error) {
-	s.enroll.mu.Lock()
-	defer s.enroll.mu.Unlock()
-	if s.enroll.master != nil {
-		return s.enroll.master, nil
+	sh := s.shared
+	sh.masterMu.Lock()
+	defer sh.masterMu.Unlock()
+	if sh.master != nil {
+		return sh.master, nil
 	}
 	p := s.path(masterKeyFile)
 	b, err := os.ReadFile(p)
@@ -62,7 +63,7 @@ func (s *Station) masterSecret() ([]byte, error) {
 	if len(b) != 32 {
 		return nil, fmt.Errorf("%w: want 32 bytes, the file has %d", ErrMasterSecret, len(b))
 	}
-	s.enroll.master = b
+	sh.master = b
 	return b, nil
 }
 
@@ -209,10 +210,9 @@ func CheckPIN(pin string) error {
 	return nil
 }
 
-// enrollState is the Station's part for enrollment: the master secret once
-// read, and the signed-in officer.
+// enrollState is the Station's part for enrollment: the signed-in officer.
+// (The master secret, one per process, is in stores.)
 type enrollState struct {
 	mu      sync.Mutex
-	master  []byte
 	officer *Officer
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/internal/atomicfile"
+	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station/audit"
 	"github.com/scstation/scstation/station/inventory"
@@ -64,20 +65,67 @@ type Station struct {
 	// prompt so that card lifecycle actions can publish a fresh CRL.
 	CRLPassphrase PassphraseFunc
 
-	db    *pki.DB
-	users *directory.Store
-	ext   *directory.Client // the external directory, when configured
-	ca    *pki.CA
+	// The databases, shared with borrowed stations (see Borrow). A new
+	// database (or any other state that must be one per process) goes into
+	// stores, not here: a field here is not shared with forwarded commands.
+	shared *stores
+	// borrowed stations close nothing.
+	borrowed bool
+
+	mu sync.Mutex // guards ca and caKey
+	ca *pki.CA
 	// caKey is the CA key just made by InitCA, so that setting up the
 	// station does not ask for its passphrase again.
 	caKey crypto.Signer
+
+	// The officer session is this station's own: a forwarded command
+	// signs in with its own officer card (secrets.go, officer.go).
+	enroll enrollState
+}
+
+// stores are the open databases of a data directory. A bbolt file belongs
+// to one process, so they are opened once, lazily, and shared by everything
+// in the process that works on the directory (the services, and commands
+// forwarded over the control socket).
+type stores struct {
+	mu    sync.Mutex
+	db    *pki.DB
+	users *directory.Store
+	kdc   *kdc.Store
+	// extMu guards ext, the external directory client when configured
+	// (not mu: connecting to it may take a while).
+	extMu sync.Mutex
+	ext   *directory.Client
+
 	// recordsMu guards the lazy opening of inventory and audit (records.go).
 	recordsMu sync.Mutex
-
 	inventory *inventory.Store
 	audit     *audit.Log
 
-	enroll enrollState // master secret and officer session (secrets.go, officer.go)
+	// masterMu guards master, the station master secret once read (or
+	// made: two commands must not make two).
+	masterMu sync.Mutex
+	master   []byte
+
+	// crlMu keeps CRLs from being published out of order: the number is
+	// taken in the database, the file written after.
+	crlMu sync.Mutex
+}
+
+func newStation(dir string, cfg *Config, log *slog.Logger) *Station {
+	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now, shared: &stores{}}
+}
+
+// Borrow returns a view of the station for one forwarded command: it
+// shares the open databases (and the external directory client) and logs
+// to log. What belongs to one command is its own: it acts as the user
+// running commands (DefaultActor, "cli:<user>", whatever actor the holder
+// has), no officer is signed in on it, and it must prove the CA
+// passphrase itself (the CA unlocked for the services is not handed on).
+// Closing it ends its own officer session and closes nothing else. The
+// configuration is shared and must not be changed through it.
+func (s *Station) Borrow(log *slog.Logger) *Station {
+	return &Station{Dir: s.Dir, Config: s.Config, Log: logger(log), Now: s.Now, Actor: DefaultActor(), shared: s.shared, borrowed: true}
 }
 
 // DefaultDir is the data directory when neither --dir nor SCSTATION_DIR
@@ -162,7 +210,8 @@ func Init(dir string, opts InitOptions) (*Station, error) {
 	if err := saveConfig(dir, cfg); err != nil {
 		return nil, err
 	}
-	s := &Station{Dir: dir, Config: cfg, Log: logger(opts.Log), Now: time.Now, Actor: DefaultActor()}
+	s := newStation(dir, cfg, opts.Log)
+	s.Actor = DefaultActor()
 	if _, err := s.InitCA(opts.CA); err != nil {
 		return nil, err
 	}
@@ -206,24 +255,38 @@ func Open(dir string, log *slog.Logger) (*Station, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Station{Dir: dir, Config: cfg, Log: logger(log), Now: time.Now}, nil
+	return newStation(dir, cfg, log), nil
 }
 
-// Close closes whatever databases the station opened.
+// Close ends the officer session and closes whatever databases the
+// station opened; on a borrowed station it only ends its own officer
+// session and forgets the unlocked CA.
 func (s *Station) Close() (err error) {
-	defer func() { err = errors.Join(err, s.closeRecords()) }()
-	var errs []error
 	s.SignOut()
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
+	s.mu.Lock()
+	s.ca, s.caKey = nil, nil
+	s.mu.Unlock()
+	if s.borrowed {
+		return nil
 	}
-	if s.users != nil {
-		errs = append(errs, s.users.Close())
+	defer func() { err = errors.Join(err, s.closeRecords()) }()
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var errs []error
+	if sh.db != nil {
+		errs = append(errs, sh.db.Close())
 	}
-	if s.ext != nil {
-		errs = append(errs, s.ext.Close())
+	if sh.users != nil {
+		errs = append(errs, sh.users.Close())
 	}
-	s.db, s.users, s.ext, s.ca, s.caKey = nil, nil, nil, nil, nil
+	sh.db, sh.users, sh.kdc = nil, nil, nil
+	sh.extMu.Lock()
+	defer sh.extMu.Unlock()
+	if sh.ext != nil {
+		errs = append(errs, sh.ext.Close())
+	}
+	sh.ext = nil
 	return errors.Join(errs...)
 }
 
@@ -321,7 +384,9 @@ func (s *Station) InitCA(opts CAOptions) (*InitResult, error) {
 	if err := atomicfile.Write(s.path(caKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	s.caKey = key
+	s.mu.Unlock()
 	if err := saveConfig(s.Dir, s.Config); err != nil {
 		return nil, err
 	}
@@ -422,14 +487,17 @@ func (s *Station) CRLPath() string { return s.path(caCRLFile) }
 
 // CADB opens the issued-certificate database (without the CA key).
 func (s *Station) CADB() (*pki.DB, error) {
-	if s.db == nil {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.db == nil {
 		db, err := pki.OpenDB(s.path(caDBFile))
 		if err != nil {
 			return nil, err
 		}
-		s.db = db
+		sh.db = db
 	}
-	return s.db, nil
+	return sh.db, nil
 }
 
 // Directory opens the embedded directory store. A station configured with
@@ -439,7 +507,10 @@ func (s *Station) Directory() (*directory.Store, error) {
 	if s.Config.Directory.External() {
 		return nil, ErrExternalDirectory
 	}
-	if s.users == nil {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.users == nil {
 		if err := os.MkdirAll(s.path("directory"), 0o700); err != nil {
 			return nil, err
 		}
@@ -447,22 +518,26 @@ func (s *Station) Directory() (*directory.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.users = u
+		sh.users = u
 	}
-	return s.users, nil
+	return sh.users, nil
 }
 
 // CA unlocks the CA key (asking pass for the passphrase if it is encrypted)
 // and returns the CA.
 func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
-	if s.ca != nil {
-		return s.ca, nil
+	s.mu.Lock()
+	ca, key := s.ca, s.caKey
+	s.mu.Unlock()
+	if ca != nil {
+		return ca, nil
 	}
+	// The lock is not held while the passphrase is asked for: a prompt
+	// may wait on a person.
 	chain, err := s.CAChain()
 	if err != nil {
 		return nil, err
 	}
-	key := s.caKey
 	if key == nil {
 		if key, err = s.loadKey(pass); err != nil {
 			return nil, err
@@ -485,7 +560,7 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		pub = pki.FilePublisher{Dir: s.path(publishedDir)}
 	}
 	base := s.Config.CA.BaseURL
-	ca, err := pki.New(pki.Config{
+	ca, err = pki.New(pki.Config{
 		Signer: key, Chain: chain, DB: db, Templates: templates,
 		Users: userStore{users}, Publisher: pub,
 		Realm: s.Config.Realm, Domain: s.Config.Domain,
@@ -496,8 +571,12 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ca = ca
-	return ca, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ca == nil {
+		s.ca = ca
+	}
+	return s.ca, nil
 }
 
 // ErrPassphrase is returned when the CA key cannot be unlocked.
@@ -638,6 +717,8 @@ func (s *Station) PublishCRL(pass PassphraseFunc) (*x509.RevocationList, error) 
 	if err != nil {
 		return nil, s.recordErr(ar, err)
 	}
+	s.shared.crlMu.Lock()
+	defer s.shared.crlMu.Unlock()
 	crl, err := ca.CRL()
 	if err != nil {
 		return nil, s.recordErr(ar, err)

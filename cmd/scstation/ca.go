@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -41,7 +40,7 @@ func (a *app) caInitCommand() *cobra.Command {
 		Long:  "ca init creates the CA key and a self-signed root, or with --csr a request for a parent CA.\n\n" + passphraseHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := ca.options()
+			opts, err := ca.options(a)
 			if err != nil {
 				return err
 			}
@@ -136,6 +135,8 @@ func (a *app) caInstallCertCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&certFile, "cert", "", "the CA certificate the parent issued (PEM or DER)")
 	cmd.Flags().StringVar(&chainFile, "chain", "", "the parent's certificates up to and including the root (PEM)")
+	cmd.MarkFlagFilename("cert")
+	cmd.MarkFlagFilename("chain")
 	return cmd
 }
 
@@ -180,7 +181,7 @@ standard output.
 				return err
 			}
 			defer st.Close()
-			issued, err := st.Issue(context.Background(), passphrase(passFile), template, req, user, host)
+			issued, err := st.Issue(cmd.Context(), a.passphrase(passFile), template, req, user, host)
 			if err != nil {
 				return err
 			}
@@ -204,6 +205,9 @@ standard output.
 	cmd.Flags().StringVar(&host, "host", "", "the host name, for host templates (kdc)")
 	cmd.Flags().StringVar(&outFile, "out", "", "output file (default standard output)")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
+	cmd.MarkFlagFilename("csr")
+	cmd.MarkFlagFilename("out")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }
 
@@ -290,7 +294,7 @@ func (a *app) caCRLCommand() *cobra.Command {
 		Long:  "ca crl signs a new CRL, publishes it where the HTTP service serves it, and writes it as PEM to --out if given.\n\n" + passphraseHelp,
 		Args:  cobra.NoArgs,
 		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
-			crl, err := st.PublishCRL(passphrase(passFile))
+			crl, err := st.PublishCRL(a.passphrase(passFile))
 			if err != nil {
 				return err
 			}
@@ -306,6 +310,8 @@ func (a *app) caCRLCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&outFile, "out", "", "also write the CRL here (PEM), - for standard output")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
+	cmd.MarkFlagFilename("out")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }
 

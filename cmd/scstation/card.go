@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/station"
 )
 
 const readerHelp = `--reader names a PC/SC reader (exactly, or by a part of its name that fits
@@ -415,18 +416,11 @@ func (s *secretReader) read(what string, confirm bool) (string, error) {
 		}
 		return line, nil
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
-		return "", usagef("the %s is needed: use --pin-stdin, or run on a terminal", what)
-	}
-	defer tty.Close()
 	ask := func(prompt string) (string, error) {
-		fmt.Fprint(tty, prompt)
-		b, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
+		b, err := s.a.readSecret(prompt)
+		if errors.Is(err, station.ErrNoTerminal) {
+			return "", usagef("the %s is needed: use --pin-stdin, or run on a terminal", what)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -626,6 +620,9 @@ when standard input is not a terminal).
 // stdinTerminal reports whether standard input is a terminal (then the
 // command may ask questions on it).
 func (a *app) stdinTerminal() bool {
+	if a.session != nil {
+		return a.session.Request.StdinTerminal
+	}
 	f, ok := a.stdin.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

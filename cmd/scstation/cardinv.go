@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -184,11 +183,11 @@ func printCard(out io.Writer, c *inventory.Card, status func(serial string) stri
 // crlPassphrase lets a lifecycle action publish a CRL with the passphrase
 // from --passphrase-file or the environment, but never prompts: without
 // either, an encrypted CA key leaves the CRL stale and the command says so.
-func crlPassphrase(file string) station.PassphraseFunc {
-	if file == "" && os.Getenv(envPassphrase) == "" {
+func (a *app) crlPassphrase(file string) station.PassphraseFunc {
+	if file == "" && a.getenv(envPassphrase) == "" {
 		return nil
 	}
-	return passphrase(file)
+	return a.passphrase(file)
 }
 
 // cardAction is the shape of suspend, reinstate and revoke.
@@ -207,7 +206,7 @@ func (a *app) cardAction(use, short, long string, act func(ctx context.Context, 
 			if err != nil {
 				return err
 			}
-			st.CRLPassphrase = crlPassphrase(passFile)
+			st.CRLPassphrase = a.crlPassphrase(passFile)
 			res, err := act(cmd.Context(), st, id, detail)
 			if err != nil {
 				return inventoryErr(err)
@@ -232,6 +231,7 @@ func (a *app) cardAction(use, short, long string, act func(ctx context.Context, 
 		cmd.Flags().StringVar(reason, "reason", "", "RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn")
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase, to publish the CRL")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }
 

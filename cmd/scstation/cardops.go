@@ -26,6 +26,7 @@ type managedFlags struct {
 
 func (f *managedFlags) register(cmd *cobra.Command, withPIN bool) {
 	cmd.Flags().StringVar(&f.vcard, "vcard", "", "the card is the virtual card with this state file (in-process)")
+	cmd.MarkFlagFilename("vcard")
 	if withPIN && cmd.Flags().Lookup("pin-stdin") == nil {
 		cmd.Flags().BoolVar(&f.pinStdin, "pin-stdin", false, "read the PIN from standard input")
 	}
@@ -227,7 +228,7 @@ revoked as superseded. The card holder's PIN comes from a prompt or
 		if err != nil {
 			return err
 		}
-		res, err := st.RenewCard(ctx, station.RenewRequest{CardRef: ref, PIN: pin, Passphrase: passphrase(passFile)})
+		res, err := st.RenewCard(ctx, station.RenewRequest{CardRef: ref, PIN: pin, Passphrase: a.passphrase(passFile)})
 		if err != nil {
 			return err
 		}
@@ -239,6 +240,7 @@ revoked as superseded. The card holder's PIN comes from a prompt or
 	})
 	cmd.Flags().StringVar(&reader, "reader", "", "the reader with the card (default: the only one with a card, other than the officer's)")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase (if the key is encrypted)")
+	cmd.MarkFlagFilename("passphrase-file")
 	f.register(cmd, true)
 	return cmd
 }
@@ -268,7 +270,7 @@ from a prompt, --pin-stdin, or --random-pin (shown once).` + managedHelp,
 		if f.pinStdin && f.randomPIN {
 			return usagef("--pin-stdin and --random-pin contradict each other")
 		}
-		req := station.EnrollRequest{Templates: splitList(templates), RandomPIN: f.randomPIN, KeyAlgorithm: alg, Passphrase: passphrase(passFile),
+		req := station.EnrollRequest{Templates: splitList(templates), RandomPIN: f.randomPIN, KeyAlgorithm: alg, Passphrase: a.passphrase(passFile),
 			Progress: func(s station.Step) {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %-15s %8s  %s\n", s.Name, s.Took.Round(100_000), s.Detail)
 			}}
@@ -301,6 +303,7 @@ from a prompt, --pin-stdin, or --random-pin (shown once).` + managedHelp,
 	cmd.Flags().StringVar(&templates, "template", "", "templates for the new card (default: the lost card's)")
 	cmd.Flags().StringVar(&keyAlg, "key-algorithm", "p256", "card key algorithm: p256, p384, rsa2048")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase (if the key is encrypted)")
+	cmd.MarkFlagFilename("passphrase-file")
 	cmd.Flags().BoolVar(&f.randomPIN, "random-pin", false, "set a random PIN and show it once")
 	f.register(cmd, true)
 	return cmd

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -160,7 +159,7 @@ removed, pcscd not running).`,
 			defer st.SignOut()
 			one := func(user string, templates []string) error {
 				req := station.EnrollRequest{User: user, Templates: templates, RandomPIN: randomPIN, KeyAlgorithm: alg,
-					Passphrase: passphrase(passFile), Progress: func(s station.Step) {
+					Passphrase: a.passphrase(passFile), Progress: func(s station.Step) {
 						fmt.Fprintf(cmd.OutOrStdout(), "  %-15s %8s  %s\n", s.Name, s.Took.Round(100_000), s.Detail)
 					}}
 				if vcard != "" {
@@ -218,20 +217,20 @@ removed, pcscd not running).`,
 	cmd.Flags().BoolVar(&randomPIN, "random-pin", false, "set a random PIN and show it once")
 	cmd.Flags().StringVar(&batch, "batch", "", "CSV file of user,template[,template...] lines to enroll one card after another")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase (if the key is encrypted)")
+	for _, f := range []string{"vcard", "batch", "passphrase-file"} {
+		cmd.MarkFlagFilename(f)
+	}
 	officer.register(cmd)
 	return cmd
 }
 
 // readLine reads one line, which may be empty (Enter), from standard input
-// (with --pin-stdin style input) or the terminal.
+// (with --pin-stdin style input) or the caller's terminal (unechoed).
 func (s *secretReader) readLine() (string, error) {
 	if s.stdin == nil {
-		tty, err := os.Open("/dev/tty")
-		if err != nil {
-			return "", err
-		}
-		defer tty.Close()
-		s = &secretReader{a: s.a, stdin: bufio.NewReader(tty)}
+		b, err := s.a.readSecret("")
+		defer clear(b)
+		return string(b), err
 	}
 	line, err := s.stdin.ReadString('\n')
 	if err != nil && (err != io.EOF || line == "") {

@@ -23,16 +23,17 @@ func (f *caFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noPassphrase, "no-passphrase", false, "store the CA key unencrypted (demos and tests only)")
 	cmd.Flags().BoolVar(&f.subordinate, "csr", false, "make an issuing CA under an existing root: write a request for the parent CA")
 	cmd.Flags().StringVar(&f.name, "name", "", "CA common name (default \"<REALM> CA\")")
+	cmd.MarkFlagFilename("passphrase-file")
 }
 
-func (f *caFlags) options() (station.CAOptions, error) {
+func (f *caFlags) options(a *app) (station.CAOptions, error) {
 	alg, err := pki.ParseKeyAlgorithm(f.keyAlg)
 	if err != nil {
 		return station.CAOptions{}, usageError{err}
 	}
 	opts := station.CAOptions{KeyAlgorithm: alg, Subordinate: f.subordinate, Name: f.name, BaseURL: f.baseURL}
 	if !f.noPassphrase {
-		opts.Passphrase = passphrase(f.passFile)
+		opts.Passphrase = a.passphrase(f.passFile)
 	} else if f.passFile != "" {
 		return opts, usagef("--no-passphrase and --passphrase-file contradict each other")
 	}
@@ -60,7 +61,7 @@ scstation ca install-cert.
 			if domain == "" {
 				return usagef("--domain is required")
 			}
-			opts, err := ca.options()
+			opts, err := ca.options(a)
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ in every directory: records for them add their members. URL values
 		RunE: a.withStation(func(cmd *cobra.Command, args []string, st *station.Station) error {
 			var in io.Reader = a.stdin
 			if args[0] != "-" {
-				f, err := os.Open(args[0])
+				f, err := os.Open(a.path(args[0]))
 				if err != nil {
 					return usageError{err}
 				}
@@ -142,6 +142,7 @@ mode 0600).`,
 		}),
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")
+	cmd.MarkFlagFilename("out")
 	cmd.Flags().BoolVar(&opts.Passwords, "passwords", false, "include userPassword hashes")
 	cmd.Flags().StringVar(&opts.Profile, "profile", "", "openldap: entries for OpenLDAP's standard schema")
 	return cmd

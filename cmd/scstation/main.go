@@ -1,9 +1,40 @@
 // Command scstation is the smart-card enrollment station: a certificate
 // authority, directory and KDC in one program, with a full-screen station
 // for enrollment officers. See the README for usage.
+//
+// # Commands and the control socket
+//
+// While serve (or the station) holds a data directory, it listens on
+// DIR/control.sock, and every other scstation command on that directory
+// is run by the holder: the calling process sends its arguments, working
+// directory and SCSTATION_* environment, relays its standard input and
+// output and its terminal for prompts, and exits with the command's code.
+// The holder runs the same command tree (a fresh app) against its open
+// station. So that a command gives the same result either way, a command:
+//
+//   - reaches the data directory only through a.open, a.withStation or
+//     a.withDirectory (in the holder they hand out its open station;
+//     closing it is harmless);
+//   - marks every flag that names a file with cmd.MarkFlagFilename(name),
+//     and passes file arguments through a.path(arg): relative names then
+//     resolve against the caller's working directory, never the holder's;
+//   - reads standard input from cmd.InOrStdin() or a.stdin, writes to
+//     cmd.OutOrStdout()/cmd.ErrOrStderr() or a.stdout/a.stderr, never
+//     os.Stdin/os.Stdout/os.Stderr;
+//   - asks for secrets with a.readSecret (or a.passphrase, a.secretReader,
+//     a.readNewPassword), never by opening /dev/tty itself;
+//   - reads the environment with a.getenv/a.lookupEnv; only SCSTATION_*
+//     variables travel with a forwarded command;
+//   - is wrapped in runsLocally(cmd) if it never opens the data directory's
+//     databases (load generators, the emulator), or refusedWhileHeld(cmd)
+//     if it cannot run beside a holder (init, serve, demo, the station).
+//
+// TestFileFlagsMarked and TestNoDirectTerminalOrEnv check the rules they
+// can; TestControlMode lists which commands go where.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +76,16 @@ type app struct {
 	stderr   io.Writer
 	log      *slog.Logger
 	level    slog.Level
+
+	// args is the invocation, sent whole to the holder of the data
+	// directory when there is one.
+	args []string
+	// For a command forwarded over the control socket: the client's
+	// working directory, the holder's open station, and the session with
+	// the client (its streams, terminal and environment).
+	cwd     string
+	held    *station.Station
+	session *station.ControlSession
 }
 
 func main() {
@@ -52,17 +93,24 @@ func main() {
 	os.Exit(a.run(os.Args[1:]))
 }
 
-func (a *app) run(args []string) int {
+func (a *app) run(args []string) int { return a.runContext(context.Background(), args) }
+
+func (a *app) runContext(ctx context.Context, args []string) int {
+	a.args = args
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(a.stderr, "scstation:", err)
+	var fw forwarded
+	if errors.As(err, &fw) {
+		return fw.code
+	}
+	fmt.Fprintln(a.stderr, "scstation:", a.explainInUse(err))
 	return exitCode(err)
 }
 
@@ -123,14 +171,20 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	root.AddCommand(a.logonCommand())
 	root.AddCommand(a.enrollCommand())
 	a.extendCardCommand(root)
+	root.AddCommand(a.mailCommand())
+	a.markControlModes(root)
 	a.withTUI(root)
 	return root
 }
 
 func (a *app) setup(cmd *cobra.Command) error {
 	if a.dir == "" {
-		a.dir = os.Getenv("SCSTATION_DIR")
+		a.dir = a.getenv("SCSTATION_DIR")
 	}
+	if a.dir == "" && a.session != nil {
+		a.dir = a.session.Request.Dir
+	}
+	a.dir = a.path(a.dir)
 	if a.dir == "" {
 		d, err := station.DefaultDir()
 		if err != nil {
@@ -143,7 +197,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 		level = slog.LevelInfo
 	}
 	if a.logLevel == "" {
-		a.logLevel = os.Getenv("SCSTATION_LOG")
+		a.logLevel = a.getenv("SCSTATION_LOG")
 	}
 	if a.logLevel != "" {
 		if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
@@ -152,11 +206,19 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	a.level = level
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-	return nil
+	return a.control(cmd)
 }
 
-// open opens the data directory.
+// open opens the data directory; in the process that holds it (a command
+// forwarded over the control socket), it lends out the open station.
 func (a *app) open() (*station.Station, error) {
+	if a.held != nil {
+		st := a.held.Borrow(a.log)
+		// The same directory (checked in setup), named as the client
+		// named it, so that the paths it prints are the ones it knows.
+		st.Dir = a.dir
+		return st, nil
+	}
 	st, err := station.Open(a.dir, a.log)
 	if errors.Is(err, station.ErrNoDataDir) {
 		return nil, usageError{err}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"golang.org/x/term"
-
 	"github.com/scstation/scstation/station"
 )
 
@@ -19,11 +17,12 @@ const passphraseHelp = `The CA key passphrase comes from --passphrase-file, else
 variable ` + envPassphrase + `, else a prompt on the terminal.`
 
 // passphrase returns a PassphraseFunc reading, in order: the file, the
-// environment variable, the terminal. The secret never goes to a log.
-func passphrase(file string) station.PassphraseFunc {
+// environment variable, the terminal (the caller's: for a forwarded
+// command, the client's). The secret never goes to a log.
+func (a *app) passphrase(file string) station.PassphraseFunc {
 	return func(confirm bool) ([]byte, error) {
 		if file != "" {
-			data, err := os.ReadFile(file)
+			data, err := os.ReadFile(a.path(file))
 			if err != nil {
 				return nil, fmt.Errorf("reading the passphrase file: %w", err)
 			}
@@ -33,17 +32,13 @@ func passphrase(file string) station.PassphraseFunc {
 			}
 			return p, nil
 		}
-		if v, ok := os.LookupEnv(envPassphrase); ok && v != "" {
+		if v, ok := a.lookupEnv(envPassphrase); ok && v != "" {
 			return []byte(v), nil
 		}
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		p, err := a.readSecret("CA key passphrase: ")
+		if errors.Is(err, station.ErrNoTerminal) {
 			return nil, usagef("the CA key needs a passphrase: use --passphrase-file, %s, or run on a terminal", envPassphrase)
 		}
-		defer tty.Close()
-		fmt.Fprint(tty, "CA key passphrase: ")
-		p, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
 		if err != nil {
 			return nil, err
 		}
@@ -51,10 +46,9 @@ func passphrase(file string) station.PassphraseFunc {
 			return nil, errors.New("empty passphrase")
 		}
 		if confirm {
-			fmt.Fprint(tty, "Again: ")
-			q, err := term.ReadPassword(int(tty.Fd()))
-			fmt.Fprintln(tty)
+			q, err := a.readSecret("Again: ")
 			if err != nil {
+				clear(p)
 				return nil, err
 			}
 			same := bytes.Equal(p, q)

@@ -31,8 +31,10 @@ configuration's [services]. LDAPS and StartTLS present a certificate from the
 station CA (services/tls.crt), issued when missing or near expiry; so is the
 KDC's; either may need the CA key passphrase.
 
-While serve runs it holds the directory database: other scstation commands on
-the same data directory that need it report that it is in use.
+While serve runs it holds the data directory: other scstation commands on the
+same directory (user add, ca revoke, ...) are sent to it over the control
+socket DIR/control.sock (owner only) and run by serve, with the same result
+as when serve is not running. A second serve on the directory is refused.
 
 ` + passphraseHelp,
 		Args: cobra.NoArgs,
@@ -40,7 +42,7 @@ the same data directory that need it report that it is in use.
 			opts := station.ServeOptions{
 				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
 				KDC:        st.Config.Services.KDC,
-				Passphrase: passphrase(passFile),
+				Passphrase: a.passphrase(passFile),
 				Ready: func(name, addr string) {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", name, addr)
 				},
@@ -62,6 +64,13 @@ the same data directory that need it report that it is in use.
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			// Hold the data directory before the services open its
+			// databases, so that commands started meanwhile come here.
+			release, err := a.holdDataDir(ctx, st)
+			if err != nil {
+				return err
+			}
+			defer release()
 			return st.Serve(ctx, opts)
 		}),
 	}
@@ -70,5 +79,6 @@ the same data directory that need it report that it is in use.
 	cmd.Flags().StringVar(&ldapsAddr, "ldaps", "", "LDAPS address")
 	cmd.Flags().StringVar(&kdcAddr, "kdc", "", "KDC address, UDP and TCP")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
+	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
 }

@@ -29,7 +29,7 @@ func (a *app) needTerminal() error {
 // runTUI opens the full-screen station on st, running the configured
 // embedded services in-process unless noServices.
 func (a *app) runTUI(ctx context.Context, st *station.Station, noServices bool) error {
-	opts := tui.Options{Station: st, NoColor: tui.NoColorFromEnv()}
+	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != ""}
 	if !noServices {
 		svc := st.Config.Services
 		if svc.HTTP != "" || svc.LDAP != "" || svc.LDAPS != "" || svc.KDC != "" {
@@ -38,8 +38,15 @@ func (a *app) runTUI(ctx context.Context, st *station.Station, noServices bool) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
+	// Hold the data directory, as serve does: other scstation commands on
+	// it are sent here over the control socket while the station is open.
+	release, err := a.holdDataDir(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer release()
 	f := a.stdout.(*os.File)
-	return tui.Run(ctx, opts, tea.WithOutput(f), tea.WithInput(os.Stdin))
+	return tui.Run(ctx, opts, tea.WithOutput(f), tea.WithInput(a.stdin))
 }
 
 // tuiLog sends the station's log to DIR/station.log while the full-screen

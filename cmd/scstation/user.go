@@ -5,21 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/station"
 )
 
 func (a *app) userCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "user", Short: "Directory users: add, list, show, del, passwd"}
+	cmd := &cobra.Command{Use: "user", Short: "Directory users: add, list, show, del, passwd, disable, enable"}
 	cmd.AddCommand(a.userAddCommand(), a.userListCommand(), a.userShowCommand(), a.userDelCommand(), a.userPasswdCommand())
+	cmd.AddCommand(a.userDisableCommand(true), a.userDisableCommand(false))
 	return cmd
 }
 
@@ -64,23 +63,14 @@ func (a *app) readNewPassword(fromStdin bool) ([]byte, error) {
 		}
 		return p, nil
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
+	p, err := a.readSecret("New password: ")
+	if errors.Is(err, station.ErrNoTerminal) {
 		return nil, usagef("a password is needed: use --password-stdin, or run on a terminal")
 	}
-	defer tty.Close()
-	fmt.Fprint(tty, "New password: ")
-	p, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprint(tty, "Again: ")
-	q, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	q, err := a.readSecret("Again: ")
 	if err != nil {
 		clear(p)
 		return nil, err
@@ -206,6 +196,9 @@ func (a *app) userShowCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "dn           %s\nname         %s\nupn          %s\nmail         %s\ndisplayName  %s\nobjectSid    %s\nobjectGUID   %s\ncreated      %s\ncertificates %d\npassword     %s\ngroups       %s\n",
 				u.DN, u.Name, u.UPN, dash(u.Mail), dash(u.DisplayName), u.SID, u.GUID, u.Created.Format(time.RFC3339), len(u.Certificates), pw, groups)
+			if u.Disabled {
+				fmt.Fprintln(cmd.OutOrStdout(), "disabled     yes")
+			}
 			return nil
 		}),
 	}
@@ -221,6 +214,33 @@ func (a *app) userDelCommand() *cobra.Command {
 				return dirError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", strings.ToLower(args[0]))
+			return nil
+		}),
+	}
+}
+
+// userDisableCommand is user disable (disable) or user enable.
+func (a *app) userDisableCommand(disable bool) *cobra.Command {
+	use, short, done := "enable NAME", "Enable a disabled account again", "enabled"
+	if disable {
+		use, short, done = "disable NAME", "Disable an account: the KDC refuses its logons and service tickets", "disabled"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+disable sets ACCOUNTDISABLE (0x2) in the account's userAccountControl, as
+Active Directory does: the KDC then refuses smart-card and password logons
+(KDC_ERR_CLIENT_REVOKED) and service tickets for tickets it issued before.
+The account's certificates stay valid (revoke them with scstation ca revoke).
+enable clears the flag.`,
+		Args: cobra.ExactArgs(1),
+		RunE: a.withDirectory(func(cmd *cobra.Command, args []string, st *station.Station, d *directory.Store) error {
+			if err := d.SetUserDisabled(args[0], disable); err != nil {
+				return dirError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", done, strings.ToLower(args[0]))
 			return nil
 		}),
 	}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,12 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/kdc/kdcbench"
 	"github.com/scstation/scstation/kdc/kdctest"
 	"github.com/scstation/scstation/pki"
-	"github.com/scstation/scstation/pki/pkitest"
 )
 
 const adminPassword = "bench-admin-pw"
@@ -128,7 +124,7 @@ func TestAgainstOurKDC(t *testing.T) {
 // krb5kdc with the same CA, certificate and keys.
 func TestAgainstMITKDC(t *testing.T) {
 	r := newRealm(t)
-	mit := startMITKDC(t, r.s, 1)
+	mit := startMIT(t, r.s, 1)
 	for _, mode := range kdcbench.Modes {
 		runMode(t, r.config(mit, mode, 12, 4))
 	}
@@ -154,7 +150,7 @@ func TestKDCvsMIT(t *testing.T) {
 	}
 	udp := os.Getenv("KDCBENCH_UDP") != ""
 	r := newRealm(t)
-	mit := startMITKDC(t, r.s, 2)
+	mit := startMIT(t, r.s, 2)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| mode | ours logons/s | MIT logons/s | ratio | target | met | ours p50 / p99 | MIT p50 / p99 | errors ours / MIT |\n|---|---|---|---|---|---|---|---|---|\n")
 	rounds := envInt("KDCBENCH_ROUNDS", 3)
@@ -212,131 +208,15 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// startMITKDC runs krb5kdc (with -w workers when workers > 1) for the
-// realm of s: PKINIT with the KDC certificate and CA of s, alice (PKINIT
-// only), admin (password) and the service, aes256-cts-hmac-sha1-96 only.
-// It returns the KDC's address. The setup is that of kdc/mit_kdc_test.go.
-func startMITKDC(t testing.TB, s *kdctest.Server, workers int) string {
+// startMIT runs krb5kdc (with -w workers when workers > 1) for the realm
+// of s: PKINIT with the KDC certificate and CA of s, alice (PKINIT only),
+// admin (password) and the service, aes256-cts-hmac-sha1-96 only. It
+// returns the KDC's address.
+func startMIT(t testing.TB, s *kdctest.Server, workers int) string {
 	t.Helper()
-	p := testpeer.Require(t, "krb5kdc", "kdb5_util", "kadmin.local")
-	dir := t.TempDir()
-	root := pkitest.WritePEM(t, dir, "root.pem", s.CA.CA.Root())
-	kdcCert := pkitest.WritePEM(t, dir, "kdc.pem", s.KDCCert)
-	kdcKey := pkitest.WritePEM(t, dir, "kdc.key", s.KDCKey)
-	env := append(os.Environ(), "KRB5_CONFIG="+filepath.Join(dir, "krb5.conf"), "KRB5_KDC_PROFILE="+filepath.Join(dir, "kdc.conf"),
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5RCACHEDIR="+dir)
-	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "db", "kadm5.acl"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(prog string, args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, out)
-		}
-	}
-	var addr string
-	writeConf := func(port int) {
-		addr = fmt.Sprintf("127.0.0.1:%d", port)
-		krb5 := fmt.Sprintf("[libdefaults]\n\tdefault_realm = %[1]s\n\tdns_lookup_kdc = false\n\trdns = false\n\tudp_preference_limit = 1\n"+
-			"[realms]\n\t%[1]s = {\n\t\tkdc = %[2]s\n\t\tpkinit_anchors = FILE:%[3]s\n\t}\n", kdctest.Realm, addr, root)
-		kdcConf := fmt.Sprintf("[kdcdefaults]\n\tkdc_listen = %[2]s\n\tkdc_tcp_listen = %[2]s\n"+
-			"[realms]\n\t%[1]s = {\n\t\tdatabase_name = %[3]s/db/principal\n\t\tkey_stash_file = %[3]s/db/stash\n\t\tacl_file = %[3]s/db/kadm5.acl\n"+
-			"\t\tsupported_enctypes = aes256-cts-hmac-sha1-96:normal\n\t\tmaster_key_type = aes256-cts-hmac-sha1-96\n"+
-			"\t\tpkinit_identity = FILE:%[4]s,%[5]s\n\t\tpkinit_anchors = FILE:%[6]s\n"+
-			"\t\tpkinit_eku_checking = scLogin\n\t\tpkinit_allow_upn = true\n\t\tpkinit_dh_min_bits = 2048\n\t}\n[logging]\n\tkdc = FILE:%[3]s/kdc.log\n",
-			kdctest.Realm, addr, dir, kdcCert, kdcKey, root)
-		for name, text := range map[string]string{"krb5.conf": krb5, "kdc.conf": kdcConf} {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeConf(port)
-	run(p[1], "create", "-s", "-r", kdctest.Realm, "-P", "masterpw")
-	run(p[2], "-r", kdctest.Realm, "-q", "addprinc +requires_preauth -nokey alice")
-	run(p[2], "-r", kdctest.Realm, "-q", "addprinc +requires_preauth -pw "+adminPassword+" admin")
-	run(p[2], "-r", kdctest.Realm, "-q", "addprinc -randkey "+kdctest.Service)
-	args := []string{"-n", "-r", kdctest.Realm}
-	if workers > 1 {
-		args = append(args, "-w", strconv.Itoa(workers))
-	}
-	for attempt := 1; ; attempt++ {
-		if attempt > 1 {
-			if port, err = freePort(); err != nil {
-				t.Fatal(err)
-			}
-			writeConf(port)
-		}
-		cmd := exec.Command(p[0], args...)
-		cmd.Env = env
-		// -w forks workers: a process group lets the cleanup end them all.
-		cmd.SysProcAttr = newProcessGroup()
-		out := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting krb5kdc: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		stop := func() {
-			killGroup(cmd.Process.Pid)
-			<-exited
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-exited:
-				killGroup(cmd.Process.Pid)
-				if attempt < 3 {
-					t.Logf("krb5kdc exited (%v), trying another port: %s", err, out)
-					goto retry
-				}
-				t.Fatalf("krb5kdc exited: %v\n%s", err, out)
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-				c.Close()
-				t.Cleanup(func() {
-					if t.Failed() {
-						log, _ := os.ReadFile(filepath.Join(dir, "kdc.log"))
-						t.Logf("krb5kdc log:\n%s", log)
-					}
-					stop()
-				})
-				return addr
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		stop()
-		t.Fatalf("krb5kdc did not listen on %s:\n%s", addr, out)
-	retry:
-	}
-}
-
-func freePort() (int, error) {
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP")
+	return s.StartMITKDC(t, kdctest.MITKDCConfig{
+		EKUChecking: "scLogin", AllowUPN: true, DHMinBits: 2048, MasterKeyType: "aes256-cts-hmac-sha1-96",
+		Workers: workers, PKINITUsers: []string{"alice"}, Passwords: map[string]string{"admin": adminPassword},
+		Services: []string{kdctest.Service},
+	}).Addr
 }

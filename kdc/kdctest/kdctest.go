@@ -2,7 +2,9 @@
 // HTTP server: a test CA (pki/pkitest) with a KDC certificate from its
 // "kdc" template, a key store in a temporary directory, an in-memory
 // directory of users, a service principal, and UDP and TCP listeners on a
-// loopback port. Everything is torn down when the test ends.
+// loopback port. StartMITKDC runs MIT's krb5kdc as the peer to compare
+// with or to test our client against. Everything is torn down when the
+// test ends.
 package kdctest
 
 import (
@@ -254,6 +256,13 @@ func (u *Users) Put(p *kdc.Principal) {
 	}
 	c := *p
 	u.users[strings.ToLower(p.Name)] = &c
+}
+
+// Delete removes a user.
+func (u *Users) Delete(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.users, strings.ToLower(name))
 }
 
 // LookupUser implements kdc.PrincipalStore.

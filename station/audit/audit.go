@@ -108,11 +108,15 @@ type Log struct {
 	Now func() time.Time
 }
 
+// ErrInUse is returned (wrapped, with the path) by Open when another
+// process has the log open.
+var ErrInUse = errors.New("audit: the audit log is in use by another process")
+
 // Open opens or creates the audit log at path (mode 0600).
 func Open(path string) (*Log, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("audit: %s is in use by another process", path)
+		return nil, fmt.Errorf("%w (%s)", ErrInUse, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: opening %s: %w", path, err)

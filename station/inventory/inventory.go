@@ -184,11 +184,15 @@ type Store struct {
 	Now func() time.Time
 }
 
+// ErrInUse is returned (wrapped, with the path) by Open when another
+// process has the inventory open.
+var ErrInUse = errors.New("inventory: the inventory database is in use by another process")
+
 // Open opens or creates the inventory file at path (mode 0600).
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("inventory: %s is in use by another process", path)
+		return nil, fmt.Errorf("%w (%s)", ErrInUse, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inventory: opening %s: %w", path, err)
