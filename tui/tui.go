@@ -366,7 +366,8 @@ type joinedKeys struct {
 
 func (j joinedKeys) ShortHelp() []key.Binding {
 	if j.capturing {
-		return append(j.screen.ShortHelp(), j.global.ForceQuit)
+		// Printable keys go to the screen: say how to get out.
+		return append(j.screen.ShortHelp(), j.global.Next, j.global.ForceQuit)
 	}
 	return append(j.screen.ShortHelp(), j.global.Help, j.global.Quit)
 }
