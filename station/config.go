@@ -39,7 +39,20 @@ type KDCConfig struct {
 	// must match) or "full" (a SID extension or a strong
 	// altSecurityIdentities mapping is required), as Windows enforces.
 	StrongMapping string `toml:"strong_mapping"`
+	// Mode is "embedded" (the default: scstation serve runs the KDC) or
+	// "external" (an MIT or Heimdal KDC does, set up from what
+	// scstation kdc export writes).
+	Mode string `toml:"mode,omitempty"`
 }
+
+// KDC modes ([kdc] mode).
+const (
+	KDCEmbedded = "embedded"
+	KDCExternal = "external"
+)
+
+// External reports whether an external KDC serves the realm.
+func (k KDCConfig) External() bool { return k.Mode == KDCExternal }
 
 // CAConfig describes the CA.
 type CAConfig struct {
@@ -84,6 +97,13 @@ func (c *Config) Validate() error {
 	}
 	if _, err := kdc.ParseMappingMode(c.KDC.StrongMapping); err != nil {
 		return err
+	}
+	switch c.KDC.Mode {
+	case "":
+		c.KDC.Mode = KDCEmbedded
+	case KDCEmbedded, KDCExternal:
+	default:
+		return fmt.Errorf("station: [kdc] mode %q: want %q or %q", c.KDC.Mode, KDCEmbedded, KDCExternal)
 	}
 	if time.Duration(c.CA.CRLValidity) <= 0 {
 		return errors.New("station: ca.crl_validity must be positive")

@@ -38,6 +38,8 @@ type service struct {
 	addr string
 	run  func() error
 	stop func(context.Context) error
+	// udpAddr is set when the service also listens on UDP (the KDC).
+	udpAddr string
 }
 
 // Serve runs the embedded services until ctx is cancelled or one of them
@@ -54,13 +56,26 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 	if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 		return errors.New("station: no service to run")
 	}
+	if opts.KDC != "" && s.Config.KDC.External() {
+		// An external KDC serves the realm (scstation kdc export).
+		s.Log.Warn("embedded KDC not started: [kdc] mode is external")
+		opts.KDC = ""
+		if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" {
+			return errors.New("station: no service to run (the KDC is external, so it is not served here)")
+		}
+	}
+	caChain, err := s.CAChain()
+	if err != nil {
+		return err
+	}
+	hl := newHealth(s, caChain[0])
 	if opts.HTTP != "" {
 		chain, err := s.CAChain()
 		if err != nil {
 			return err
 		}
 		srv := &http.Server{
-			Handler:           pki.NewHTTPHandler(chain, s.CRLPath()),
+			Handler:           hl.handler(pki.NewHTTPHandler(chain, s.CRLPath())),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -141,23 +156,36 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 			return fmt.Errorf("station: kdc on %s: %w", opts.KDC, err)
 		}
 		kctx, cancel := context.WithCancel(context.Background())
+		var udpAddr string
+		if a := k.UDPAddr(); a != nil {
+			udpAddr = a.String()
+		}
 		services = append(services, &service{
-			name: "kdc", addr: k.TCPAddr().String(),
+			name: "kdc", addr: k.TCPAddr().String(), udpAddr: udpAddr,
 			run:  func() error { return k.Serve(kctx) },
 			stop: func(context.Context) error { cancel(); return k.Close() },
 		})
 	}
 	errc := make(chan error, len(services))
 	var wg sync.WaitGroup
+	hl.databases(s, opts)
+	for _, svc := range services {
+		hl.add(svc)
+	}
+	// Every listener is bound: connections queue until served.
+	hl.logReady(services)
 	for _, svc := range services {
 		wg.Add(1)
+		hl.set(svc.name, StateServing)
 		go func() {
 			defer wg.Done()
 			err := svc.run()
 			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				hl.set(svc.name, StateFailed)
 				errc <- fmt.Errorf("station: %s: %w", svc.name, err)
 				return
 			}
+			hl.set(svc.name, StateStopped)
 			errc <- nil
 		}()
 		s.Log.Info("service listening", "service", svc.name, "addr", svc.addr)

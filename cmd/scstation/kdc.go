@@ -29,6 +29,7 @@ Run these commands while the KDC is serving too: they then go to the serving
 process, which owns the stores.`,
 	}
 	cmd.AddCommand(a.kdcServiceCommand(), a.kdcPrincipalCommand(), a.kdcListCommand(), a.kdcKeytabCommand())
+	cmd.AddCommand(a.kdcExportCommand())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -24,7 +25,14 @@ func (a *app) serveCommand() *cobra.Command {
   ldaps  the directory over TLS
   kdc    Kerberos (UDP and TCP on the same address): PKINIT smart-card logon,
          encrypted timestamp, service tickets; its PKINIT certificate comes
-         from the station CA (kdc template)
+         from the station CA (kdc template). Not started when config.toml
+         says [kdc] mode = "external" (see scstation kdc export)
+
+The HTTP service also answers GET /health with JSON: each service's
+addresses and state, the CA certificate's expiry, the CRL's next update and
+whether it is overdue, and the databases in use; 200 when all is well, 503
+otherwise. serve logs one "ready" line with every address, and a warning when
+the CRL is overdue. SIGINT or SIGTERM stop it cleanly (exit 0).
 
 An empty address turns a service off; addresses default to the
 configuration's [services]. LDAPS and StartTLS present a certificate from the
@@ -38,7 +46,7 @@ as when serve is not running. A second serve on the directory is refused.
 
 ` + passphraseHelp,
 		Args: cobra.NoArgs,
-		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
+		RunE: a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) (err error) {
 			opts := station.ServeOptions{
 				HTTP: st.Config.Services.HTTP, LDAP: st.Config.Services.LDAP, LDAPS: st.Config.Services.LDAPS,
 				KDC:        st.Config.Services.KDC,
@@ -62,6 +70,15 @@ as when serve is not running. A second serve on the directory is refused.
 			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
 				return usagef("no service to run")
 			}
+			// Close the databases before exiting, and say so: whoever
+			// waits on the exit finds the data directory free.
+			defer func() {
+				if cerr := st.Close(); cerr != nil {
+					err = errors.Join(err, cerr)
+					return
+				}
+				a.log.Info("databases closed")
+			}()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// Hold the data directory before the services open its
