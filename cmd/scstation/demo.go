@@ -11,13 +11,15 @@ import (
 )
 
 func (a *app) demoCommand() *cobra.Command {
-	var noTUI bool
+	var noTUI, noServices bool
 	cmd := &cobra.Command{
 		Use:   "demo [--dir D] [--no-tui]",
 		Short: "Create (if needed) and open a demo realm, EXAMPLE.TEST",
 		Long: `demo creates a demo deployment the first time (realm EXAMPLE.TEST, a CA with an
 unencrypted key, users officer, alice, bob and carol) and describes it. Without
---dir it lives in $SCSTATION_DIR, else the XDG data home's scstation-demo.`,
+--dir it lives in $SCSTATION_DIR, else the XDG data home's scstation-demo.
+Then it opens the full-screen station (with the embedded services running)
+unless --no-tui, which only describes the demo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("dir") && os.Getenv("SCSTATION_DIR") == "" {
@@ -27,11 +29,24 @@ unencrypted key, users officer, alice, bob and carol) and describes it. Without
 				}
 				a.dir = filepath.Join(filepath.Dir(d), "scstation-demo")
 			}
+			if !noTUI {
+				if err := a.needTerminal(); err != nil {
+					return err
+				}
+			}
 			st, created, err := station.Demo(a.dir, a.log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if !noTUI {
+				restore, err := a.tuiLog(st)
+				if err != nil {
+					return err
+				}
+				defer restore()
+				return a.runTUI(cmd.Context(), st, noServices)
+			}
 			out := cmd.OutOrStdout()
 			if created {
 				fmt.Fprintf(out, "Created the demo realm in %s\n", st.Dir)
@@ -55,12 +70,10 @@ unencrypted key, users officer, alice, bob and carol) and describes it. Without
 				fmt.Fprintf(out, "    %-8s %-22s %s\n", u.Name, u.UPN, u.SID)
 			}
 			fmt.Fprintf(out, "\nTry:\n  scstation --dir %s ca templates\n  scstation --dir %s serve\n", st.Dir, st.Dir)
-			if !noTUI {
-				fmt.Fprintln(out, "\n(The full-screen station is not built yet; this is the demo's data.)")
-			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "set up and describe the demo without opening the full-screen station")
+	cmd.Flags().BoolVar(&noServices, "no-services", false, "do not run the embedded services in the full-screen station")
 	return cmd
 }

@@ -75,6 +75,7 @@ type app struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	level    slog.Level
 
 	// args is the invocation, sent whole to the holder of the data
 	// directory when there is one.
@@ -172,6 +173,7 @@ The data directory is --dir, else $SCSTATION_DIR, else $XDG_DATA_HOME/scstation
 	a.extendCardCommand(root)
 	root.AddCommand(a.mailCommand())
 	a.markControlModes(root)
+	a.withTUI(root)
 	return root
 }
 
@@ -202,6 +204,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 			return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 		}
 	}
+	a.level = level
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	return a.control(cmd)
 }
