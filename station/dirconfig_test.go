@@ -9,13 +9,11 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -348,43 +346,13 @@ func TestServeExternalBind(t *testing.T) {
 // returns kinit's refusal, if any.
 func kinitFile(t *testing.T, addr string, root, cert *x509.Certificate, key crypto.Signer, principal string) error {
 	t.Helper()
-	kinit := testpeer.Path(t, "kinit")
-	plugins, _ := filepath.Glob("/usr/lib/*/krb5/plugins/preauth/pkinit.so")
-	if len(plugins) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-		}
-		t.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-	}
 	dir := t.TempDir()
-	anchor := pkitest.WritePEM(t, dir, "root.pem", root)
-	conf := filepath.Join(dir, "krb5.conf")
-	if err := os.WriteFile(conf, []byte(`[libdefaults]
-	default_realm = EXAMPLE.TEST
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	udp_preference_limit = 1
-[realms]
-	EXAMPLE.TEST = {
-		kdc = `+addr+`
-		pkinit_anchors = FILE:`+anchor+`
-	}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ident := "FILE:" + pkitest.WritePEM(t, dir, "user.pem", cert) + "," + pkitest.WritePEM(t, dir, "user.key", key)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kinit, "-X", "X509_user_identity="+ident, principal)
-	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+conf, "KRB5_KDC_PROFILE=/dev/null", "KRB5RCACHEDIR="+dir,
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5_TRACE="+filepath.Join(dir, "trace"))
-	cmd.Stdin = strings.NewReader("")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		trace, _ := os.ReadFile(filepath.Join(dir, "trace"))
-		return fmt.Errorf("kinit %s: %v\n%s\n%s", principal, err, out, trace)
+	_, cache, err := mitKinit(t, nil, addr, pkitest.WritePEM(t, dir, "root.pem", root), ident, "", principal)
+	if err != nil {
+		return err
 	}
-	if st, err := os.Stat(filepath.Join(dir, "ccache")); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(cache); err != nil || st.Size() == 0 {
 		t.Fatalf("kinit wrote no credential cache: %v", err)
 	}
 	return nil

@@ -180,7 +180,7 @@ func TestLogonCard(t *testing.T) {
 			t.Fatal(err)
 		}
 		tc.reader = cardtest.Attach(t, virtual.New(st, ""))
-		onCard(t, tc.reader, func(p *card.PIV) {
+		cardtest.WithPIV(t, tc.reader, func(p *card.PIV) {
 			if err := p.AuthenticateManagementKey(card.MgmtTDES, card.DefaultManagementKey); err != nil {
 				t.Fatal(err)
 			}

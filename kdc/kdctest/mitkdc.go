@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/pki/pkitest"
 )
@@ -83,6 +84,20 @@ func RequireMITPKINIT(tb testing.TB) {
 		}
 		tb.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
 	}
+}
+
+// PKCS11Identity is the identity (kinit -X X509_user_identity=...) with
+// which MIT kinit reaches a card through OpenSC's PKCS#11 module; kinit
+// must run with cardtest.OpenSCEnv for the card's reader so that OpenSC
+// sees only that card. attrs (such as "certid=01") are appended. It skips
+// the test (fails it under CI=true) when OpenSC's module is not installed.
+func PKCS11Identity(tb testing.TB, attrs ...string) string {
+	tb.Helper()
+	id := "PKCS11:module_name=" + cardtest.OpenSCModule(tb)
+	for _, a := range attrs {
+		id += ":" + a
+	}
+	return id
 }
 
 // StartMITKDC creates a realm database (kdb5_util create), adds the
