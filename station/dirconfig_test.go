@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,6 +98,24 @@ func TestConfigRefusesDirectoryPassword(t *testing.T) {
 	}
 }
 
+// templatesWithoutSID rewrites the named default templates of st without
+// the SID extension: OpenLDAP entries have no objectSid to fill it with.
+func templatesWithoutSID(t *testing.T, st *Station, names ...string) {
+	t.Helper()
+	all := pki.DefaultTemplates()
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(tmpl *pki.Template) bool { return tmpl.Name == name })
+		if i < 0 {
+			t.Fatalf("no default template %s", name)
+		}
+		tmpl := all[i]
+		tmpl.SID = false
+		if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), name+".toml"), tmpl); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // externalStation is a station whose [directory] is a real slapd holding
 // the users (with the UPN schema), reopened from its config.toml.
 func externalStation(t *testing.T, users string) (*Station, *ldaptest.Slapd) {
@@ -117,16 +136,7 @@ func externalStation(t *testing.T, users string) (*Station, *ldaptest.Slapd) {
 	if err := saveConfig(dir, st.Config); err != nil {
 		t.Fatal(err)
 	}
-	// OpenLDAP entries have no objectSid: the site's logon template
-	// carries no SID extension.
-	tmpl := pki.DefaultTemplates()[0]
-	if tmpl.Name != "smartcard-logon" {
-		t.Fatalf("first default template is %s", tmpl.Name)
-	}
-	tmpl.SID = false
-	if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "smartcard-logon.toml"), tmpl); err != nil {
-		t.Fatal(err)
-	}
+	templatesWithoutSID(t, st, "smartcard-logon")
 	st.Close()
 	st, err = Open(dir, nil)
 	if err != nil {
@@ -196,23 +206,9 @@ func TestExternalDirectory(t *testing.T) {
 	}
 
 	// The embedded KDC maps erin through slapd.
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	kctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(kctx) }()
-	defer func() { cancel(); <-done }()
-	chain, err := st.CAChain()
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(chain[len(chain)-1])
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+	defer stop()
+	roots := caRoots(t, st)
 	c := &kdc.Client{Realm: "EXAMPLE.TEST", KDC: k.TCPAddr().String(), Certificate: cert, Key: key, Roots: roots}
 	if _, err := c.PKINIT(ctx, "erin", kdc.PKINITOptions{}); err != nil {
 		t.Fatalf("logon: %v", err)
@@ -221,7 +217,7 @@ func TestExternalDirectory(t *testing.T) {
 		t.Fatalf("logon by UPN: %v", err)
 	}
 	// MIT kinit, with the certificate and key as a FILE: identity.
-	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err != nil {
+	if err := kinitFile(t, k.TCPAddr().String(), caRoot(t, st), cert, key, "erin@EXAMPLE.TEST"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -254,7 +250,7 @@ func TestExternalDirectory(t *testing.T) {
 	if _, err := c.PKINIT(ctx, "erin", kdc.PKINITOptions{}); !errors.As(err, &re) || re.Code != kdc.ErrCPrincipalUnknown {
 		t.Fatalf("logon of a user deleted from slapd: %v", err)
 	}
-	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "not found in Kerberos database") {
+	if err := kinitFile(t, k.TCPAddr().String(), caRoot(t, st), cert, key, "erin@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "not found in Kerberos database") {
 		t.Fatalf("kinit of a user deleted from slapd: %v", err)
 	}
 }
@@ -385,11 +381,7 @@ func TestExternalDirectoryCertificateBind(t *testing.T) {
 			"dn: " + stationDN + "\nobjectClass: inetOrgPerson\nobjectClass: upnPrincipal\nuid: station\ncn: Station Service\nsn: Service\n" +
 			"userPrincipalName: station@example.test\n\n",
 	})
-	tmpl := pki.DefaultTemplates()[0]
-	tmpl.SID = false
-	if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "smartcard-logon.toml"), tmpl); err != nil {
-		t.Fatal(err)
-	}
+	templatesWithoutSID(t, st, "smartcard-logon")
 	// First with a password, to issue the station its own certificate
 	// (the CA takes the station's entry from slapd too).
 	st.Config.Directory = DirectoryConfig{Mode: DirectoryLDAP, URL: slapd.LDAPSURL, CAFile: slapd.CACertFile,

@@ -97,17 +97,8 @@ func TestEndToEndPCSC(t *testing.T) {
 	}
 
 	// MIT kinit logs alice on with her card against the embedded KDC.
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	kctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(kctx) }()
-	defer func() { cancel(); <-done }()
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0"})
+	defer stop()
 	kinitCard(t, st, k.TCPAddr().String(), env, alicePIN)
 
 	// Alice signs with her card (9C) and encrypts to bob's certificate,

@@ -2,7 +2,6 @@ package station
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"os/exec"
@@ -107,24 +106,10 @@ func TestEnrollPCSC(t *testing.T) {
 
 			// MIT kinit with the card through opensc-pkcs11 against the
 			// embedded KDC.
-			k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := k.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			kctx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- k.Serve(kctx) }()
-			defer func() { cancel(); <-done }()
+			k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+			defer stop()
 			// The station's own PKINIT client with the card, any key type.
-			chain, err := st.CAChain()
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := x509.NewCertPool()
-			roots.AddCert(chain[len(chain)-1])
+			roots := caRoots(t, st)
 			if _, err := Logon(ctx, LogonOptions{User: "alice", Realm: "EXAMPLE.TEST", KDC: k.TCPAddr().String(), Roots: roots, Reader: reader, PIN: alicePIN}); err != nil {
 				t.Fatalf("logon with alice's card: %v", err)
 			}

@@ -1,12 +1,15 @@
 package station
 
 import (
+	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/kdc"
 	"github.com/scstation/scstation/kdc/kdctest"
 )
 
@@ -47,4 +50,39 @@ func mitKinit(t *testing.T, env []string, addr, anchor, identity, stdin, princip
 		return kenv, cache, fmt.Errorf("kinit %s: %v\n%s\n%s", principal, err, out, tr)
 	}
 	return kenv, cache, nil
+}
+
+// serveKDC runs the station's embedded KDC on opts' addresses until stop,
+// which the caller defers (so that it runs before the station closes).
+func serveKDC(t *testing.T, st *Station, opts KDCOptions) (k *kdc.KDC, stop func()) {
+	t.Helper()
+	k, err := st.NewKDC(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Serve(ctx) }()
+	return k, func() { cancel(); <-done }
+}
+
+// caRoot is the station CA's root certificate.
+func caRoot(t *testing.T, st *Station) *x509.Certificate {
+	t.Helper()
+	chain, err := st.CAChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain[len(chain)-1]
+}
+
+// caRoots is a pool of the station CA's root, as a client trusts it.
+func caRoots(t *testing.T, st *Station) *x509.CertPool {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(caRoot(t, st))
+	return roots
 }
