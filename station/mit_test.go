@@ -1,7 +1,6 @@
 package station
 
 import (
-	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -60,13 +59,7 @@ func serveKDC(t *testing.T, st *Station, opts KDCOptions) (k *kdc.KDC, stop func
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(ctx) }()
-	return k, func() { cancel(); <-done }
+	return k, kdctest.Serve(t, k)
 }
 
 // caRoot is the station CA's root certificate.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/kdc/kdctest"
 )
 
 // exportedMITKDC is MIT krb5kdc run from the files scstation kdc export
@@ -50,7 +51,7 @@ func newExportedMITKDC(t *testing.T, export, realm string) *exportedMITKDC {
 // free port around the exported files.
 func (k *exportedMITKDC) configure(t *testing.T, export, realm string) {
 	t.Helper()
-	port, err := freeUDPTCPPort()
+	port, err := kdctest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,24 +130,6 @@ func (k *exportedMITKDC) kinit(cert, key, principal string) (string, error) {
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// freeUDPTCPPort is a loopback port free for both TCP and UDP when asked.
-func freeUDPTCPPort() (int, error) {
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP")
 }
 
 // TestKDCExportMIT sets up MIT krb5kdc from what scstation kdc export
