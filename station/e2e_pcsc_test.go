@@ -24,22 +24,7 @@ import (
 // ends.
 func cardKey(t *testing.T, reader string, slot card.Slot, cert *x509.Certificate, pin string) crypto.PrivateKey {
 	t.Helper()
-	pc, err := card.EstablishContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pc.Connect(reader)
-	if err != nil {
-		pc.Release()
-		t.Fatal(err)
-	}
-	p, err := card.OpenPIV(c)
-	if err != nil {
-		c.Close()
-		pc.Release()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(); pc.Release() })
+	p := cardtest.OpenPIV(t, reader)
 	onCard, err := p.Certificate(slot)
 	if err != nil || !onCard.Equal(cert) {
 		t.Fatalf("certificate in slot %v: %v", slot, err)

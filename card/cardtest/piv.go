@@ -34,22 +34,38 @@ func OpenSCModule(tb testing.TB) string {
 // returns, so that other programs (OpenSC, kinit) can use the card after.
 func WithPIV(tb testing.TB, reader string, fn func(p *card.PIV)) {
 	tb.Helper()
+	p, closePIV := openPIV(tb, reader)
+	defer closePIV()
+	fn(p)
+}
+
+// OpenPIV opens the PIV application of the card in reader through a PC/SC
+// context of its own; both stay open until the end of the test.
+func OpenPIV(tb testing.TB, reader string) *card.PIV {
+	tb.Helper()
+	p, closePIV := openPIV(tb, reader)
+	tb.Cleanup(closePIV)
+	return p
+}
+
+func openPIV(tb testing.TB, reader string) (*card.PIV, func()) {
+	tb.Helper()
 	ctx, err := card.EstablishContext()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ctx.Release()
 	c, err := ctx.Connect(reader)
 	if err != nil {
+		ctx.Release()
 		tb.Fatal(err)
 	}
 	p, err := card.OpenPIV(c)
 	if err != nil {
 		c.Close()
+		ctx.Release()
 		tb.Fatal(err)
 	}
-	defer p.Close()
-	fn(p)
+	return p, func() { p.Close(); ctx.Release() }
 }
 
 // IssueOnCard generates a key of alg in slot on the card (the management
