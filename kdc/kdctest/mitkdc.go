@@ -51,6 +51,10 @@ type MITKDCConfig struct {
 	Passwords map[string]string
 	// Services are created with random keys; Keytab exports them.
 	Services []string
+	// Krb5ConfInclude and KDCConfInclude are files krb5.conf includes
+	// first and kdc.conf includes last (what scstation kdc export writes),
+	// "" for none.
+	Krb5ConfInclude, KDCConfInclude string
 }
 
 // MITKDC is a running MIT krb5kdc with its own database and configuration
@@ -154,13 +158,32 @@ func StartMITKDC(tb testing.TB, cfg MITKDCConfig) *MITKDC {
 			}
 		})
 	}
+	k.start(tb)
+	return k
+}
+
+// Restart stops krb5kdc and starts it again (on another port if its own
+// is taken meanwhile): MIT reads the PKINIT files and the CRL only when it
+// starts.
+func (k *MITKDC) Restart(tb testing.TB) {
+	tb.Helper()
+	k.Stop()
+	k.start(tb)
+}
+
+// start runs krb5kdc as configured until Stop or the end of the test,
+// retrying on another port when it cannot bind its own.
+func (k *MITKDC) start(tb testing.TB) {
+	tb.Helper()
+	cfg := k.cfg
 	args := []string{"-n", "-r", cfg.Realm}
 	if cfg.Workers > 1 {
 		args = append(args, "-w", strconv.Itoa(cfg.Workers))
 	}
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
-			if port, err = FreePort(); err != nil {
+			port, err := FreePort()
+			if err != nil {
 				tb.Fatal(err)
 			}
 			k.writeConfig(tb, port)
@@ -194,7 +217,7 @@ func StartMITKDC(tb testing.TB, cfg MITKDCConfig) *MITKDC {
 		if ready {
 			k.stop = stop
 			tb.Cleanup(stop)
-			return k
+			return
 		}
 		stop()
 		text, _ := os.ReadFile(outPath)
@@ -274,7 +297,14 @@ func (k *MITKDC) writeConfig(tb testing.TB, port int) {
 	if cfg.DHMinBits != 0 {
 		realmExtra += fmt.Sprintf("\t\tpkinit_dh_min_bits = %d\n", cfg.DHMinBits)
 	}
-	krb5 := fmt.Sprintf(`[libdefaults]
+	var krb5Include, kdcInclude string
+	if cfg.Krb5ConfInclude != "" {
+		krb5Include = "include " + cfg.Krb5ConfInclude + "\n"
+	}
+	if cfg.KDCConfInclude != "" {
+		kdcInclude = "include " + cfg.KDCConfInclude + "\n"
+	}
+	krb5 := krb5Include + fmt.Sprintf(`[libdefaults]
 	default_realm = %[1]s
 	dns_lookup_kdc = false
 	rdns = false
@@ -299,7 +329,7 @@ func (k *MITKDC) writeConfig(tb testing.TB, port int) {
 
 [logging]
 	kdc = FILE:%[7]s
-`, cfg.Realm, k.Addr, k.path("db/principal"), k.path("db/stash"), k.path("db/kadm5.acl"), realmExtra, k.path("kdc.log"))
+`, cfg.Realm, k.Addr, k.path("db/principal"), k.path("db/stash"), k.path("db/kadm5.acl"), realmExtra, k.path("kdc.log")) + kdcInclude
 	for name, text := range map[string]string{k.Krb5Conf: krb5, k.KDCConf: kdcConf} {
 		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
 			tb.Fatal(err)
