@@ -176,21 +176,7 @@ func TestPCSCDRestart(t *testing.T) {
 // of the test.
 func readGUID(t *testing.T, reader string, want []byte) *card.PIV {
 	t.Helper()
-	ctx, err := card.EstablishContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctx.Release() })
-	c, err := ctx.Connect(reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := card.OpenPIV(c)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := cardtest.OpenPIV(t, reader)
 	chuid, err := p.CHUID()
 	if err != nil {
 		t.Fatalf("CHUID: %v", err)

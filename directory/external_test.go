@@ -1,7 +1,6 @@
 package directory_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,21 +73,7 @@ func (e *extEnv) user(t *testing.T, name string) (u *directory.User, certFile, k
 
 func whoami(t *testing.T, env []string, args ...string) peerResult {
 	t.Helper()
-	path := testpeer.Path(t, "ldapwhoami")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("ldapwhoami: %v", err)
-	}
-	return peerResult{code, out.String(), errb.String()}
+	return runTool(t, env, "", "ldapwhoami", args...)
 }
 
 func TestExternalBindOpenLDAP(t *testing.T) {

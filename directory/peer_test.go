@@ -26,13 +26,21 @@ type peerResult struct {
 	stdout, stderr string
 }
 
+// peer runs an OpenLDAP client tool against s.
 func peer(t *testing.T, s *ldaptest.Server, stdin string, tool string, args ...string) peerResult {
+	t.Helper()
+	return runTool(t, s.Env(), stdin, tool, args...)
+}
+
+// runTool runs tool with env and stdin; a failure to run it at all fails
+// the test, an exit code does not.
+func runTool(t *testing.T, env []string, stdin string, tool string, args ...string) peerResult {
 	t.Helper()
 	path := testpeer.Path(t, tool)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = s.Env()
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -125,62 +125,81 @@ func parseAuthPack(b []byte) (*authPack, error) {
 	if err := parsePKAuthenticator(pkAuth, a); err != nil {
 		return nil, err
 	}
-	var present bool
-	if !seq.ReadOptionalASN1(&wrap, &present, ctx(1)) {
-		return nil, errMalformed
+	spki := func(w *cryptobyte.String) bool {
+		return w.ReadASN1Element((*cryptobyte.String)(&a.ClientPublicValue), cbasn1.SEQUENCE)
 	}
-	if present {
-		var spki cryptobyte.String
-		if !wrap.ReadASN1Element(&spki, cbasn1.SEQUENCE) || !wrap.Empty() {
-			return nil, errMalformed
-		}
-		a.ClientPublicValue = spki
-	}
-	if !seq.ReadOptionalASN1(&wrap, &present, ctx(2)) {
-		return nil, errMalformed
-	}
-	if present {
-		var list cryptobyte.String
-		if !wrap.ReadASN1(&list, cbasn1.SEQUENCE) || !wrap.Empty() {
-			return nil, errMalformed
-		}
-		for !list.Empty() {
+	cmsTypes := func(w *cryptobyte.String) bool {
+		return readSequenceOf(w, maxListLen, func(list *cryptobyte.String) bool {
 			var alg cryptobyte.String
-			if !list.ReadASN1Element(&alg, cbasn1.SEQUENCE) || len(a.SupportedCMSTypes) >= 64 {
-				return nil, errMalformed
+			if !list.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+				return false
 			}
 			a.SupportedCMSTypes = append(a.SupportedCMSTypes, alg)
-		}
+			return true
+		})
 	}
-	if !seq.ReadOptionalASN1(&wrap, &present, ctx(3)) {
-		return nil, errMalformed
-	}
-	if present {
-		var nonce []byte
-		if !wrap.ReadASN1Bytes(&nonce, cbasn1.OCTET_STRING) || !wrap.Empty() {
-			return nil, errMalformed
-		}
-		a.ClientDHNonce = nonce
-	}
-	if !seq.ReadOptionalASN1(&wrap, &present, ctx(4)) {
-		return nil, errMalformed
-	}
-	if present {
-		var list cryptobyte.String
-		if !wrap.ReadASN1(&list, cbasn1.SEQUENCE) || !wrap.Empty() {
-			return nil, errMalformed
-		}
-		for !list.Empty() {
-			var kdf, w cryptobyte.String
+	kdfs := func(w *cryptobyte.String) bool {
+		return readSequenceOf(w, maxListLen, func(list *cryptobyte.String) bool {
+			var kdf, t cryptobyte.String
 			var oid asn1.ObjectIdentifier
-			if !list.ReadASN1(&kdf, cbasn1.SEQUENCE) || !kdf.ReadASN1(&w, ctx(0)) ||
-				!w.ReadASN1ObjectIdentifier(&oid) || !w.Empty() || len(a.SupportedKDFs) >= 64 {
-				return nil, errMalformed
+			if !list.ReadASN1(&kdf, cbasn1.SEQUENCE) || !kdf.ReadASN1(&t, ctx(0)) ||
+				!t.ReadASN1ObjectIdentifier(&oid) || !t.Empty() {
+				return false
 			}
 			a.SupportedKDFs = append(a.SupportedKDFs, oid)
-		}
+			return true
+		})
+	}
+	if !readOptionalExplicit(&seq, 1, spki) || !readOptionalExplicit(&seq, 2, cmsTypes) ||
+		!readOptionalExplicit(&seq, 3, readOctets(&a.ClientDHNonce)) || !readOptionalExplicit(&seq, 4, kdfs) {
+		return nil, errMalformed
 	}
 	return a, nil
+}
+
+// maxListLen bounds the SEQUENCE OF lists a client sends (CMS types,
+// KDFs), so that a request cannot make the KDC hold an unbounded list.
+const maxListLen = 64
+
+// readOptionalExplicit reads an OPTIONAL [tag] EXPLICIT field of s: when
+// present, read must consume all of its content. It reports whether s was
+// well-formed.
+func readOptionalExplicit(s *cryptobyte.String, tag int, read func(w *cryptobyte.String) bool) bool {
+	var w cryptobyte.String
+	var present bool
+	if !s.ReadOptionalASN1(&w, &present, ctx(tag)) {
+		return false
+	}
+	return !present || (read(&w) && w.Empty())
+}
+
+// readSequenceOf reads a SEQUENCE OF with at most max elements from s,
+// calling read for each element.
+func readSequenceOf(s *cryptobyte.String, max int, read func(list *cryptobyte.String) bool) bool {
+	var list cryptobyte.String
+	if !s.ReadASN1(&list, cbasn1.SEQUENCE) {
+		return false
+	}
+	for n := 0; !list.Empty(); n++ {
+		if n >= max || !read(&list) {
+			return false
+		}
+	}
+	return true
+}
+
+// readOctets reads an OCTET STRING into *dst, non-nil even when empty
+// (nil means absent).
+func readOctets(dst *[]byte) func(w *cryptobyte.String) bool {
+	return func(w *cryptobyte.String) bool {
+		if !w.ReadASN1Bytes(dst, cbasn1.OCTET_STRING) {
+			return false
+		}
+		if *dst == nil {
+			*dst = []byte{}
+		}
+		return true
+	}
 }
 
 func parsePKAuthenticator(s cryptobyte.String, a *authPack) error {
@@ -194,28 +213,8 @@ func parsePKAuthenticator(s cryptobyte.String, a *authPack) error {
 	if !s.ReadASN1(&w, ctx(2)) || !w.ReadASN1Integer(&a.Nonce) || !w.Empty() {
 		return errMalformed
 	}
-	var present bool
-	if !s.ReadOptionalASN1(&w, &present, ctx(3)) {
+	if !readOptionalExplicit(&s, 3, readOctets(&a.PAChecksum)) || !readOptionalExplicit(&s, 4, readOctets(&a.FreshnessToken)) {
 		return errMalformed
-	}
-	if present {
-		if !w.ReadASN1Bytes(&a.PAChecksum, cbasn1.OCTET_STRING) || !w.Empty() {
-			return errMalformed
-		}
-		if a.PAChecksum == nil {
-			a.PAChecksum = []byte{}
-		}
-	}
-	if !s.ReadOptionalASN1(&w, &present, ctx(4)) {
-		return errMalformed
-	}
-	if present {
-		if !w.ReadASN1Bytes(&a.FreshnessToken, cbasn1.OCTET_STRING) || !w.Empty() {
-			return errMalformed
-		}
-		if a.FreshnessToken == nil {
-			a.FreshnessToken = []byte{}
-		}
 	}
 	if a.CUsec < 0 || a.CUsec > 999999 || a.Nonce < 0 || a.Nonce > 0xffffffff {
 		return errMalformed
@@ -429,11 +428,7 @@ func parseKDCDHKeyInfo(b []byte) (*kdcDHKeyInfo, error) {
 	if !seq.ReadASN1(&w, ctx(1)) || !w.ReadASN1Integer(&k.Nonce) || !w.Empty() {
 		return nil, errMalformed
 	}
-	var present bool
-	if !seq.ReadOptionalASN1(&w, &present, ctx(2)) {
-		return nil, errMalformed
-	}
-	if present && (!w.ReadASN1GeneralizedTime(&k.Expiration) || !w.Empty()) {
+	if !readOptionalExplicit(&seq, 2, func(w *cryptobyte.String) bool { return w.ReadASN1GeneralizedTime(&k.Expiration) }) {
 		return nil, errMalformed
 	}
 	return k, nil

@@ -2,11 +2,8 @@ package kdc
 
 import (
 	"crypto"
-	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,8 +20,8 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 
 // certDescription names a certificate in log lines.
 func certDescription(c *x509.Certificate) string {
-	return fmt.Sprintf("subject %q serial %s issuer %q", strings.Join(nameRDNs(c.RawSubject), ","),
-		c.SerialNumber.Text(16), strings.Join(nameRDNs(c.RawIssuer), ","))
+	return fmt.Sprintf("subject %q serial %s issuer %q", pki.NameString(c.RawSubject),
+		c.SerialNumber.Text(16), pki.NameString(c.RawIssuer))
 }
 
 // checkClientCertificate checks a PKINIT client certificate: validity,
@@ -138,8 +135,8 @@ func (k *KDC) mapCertificate(cert *x509.Certificate, acct *Principal) (string, *
 		}
 		return matched + "+sid", nil
 	}
-	if m := strongAltSecurityIdentity(cert, acct.AltSecurityIdentities); m != "" {
-		return matched + "+" + m, nil
+	if m := pki.MatchAltSecurityIdentity(cert, acct.AltSecurityIdentities); m != "" {
+		return matched + "+altSecurityIdentities:" + m, nil
 	}
 	if k.cfg.StrongMapping == MappingFull {
 		return "", refuseQuiet(ErrCertificateMismatch, "certificate not strongly mapped",
@@ -147,162 +144,4 @@ func (k *KDC) mapCertificate(cert *x509.Certificate, acct *Principal) (string, *
 	}
 	k.log.Warn("kdc: weak certificate mapping accepted (compatibility mode)", "account", acct.Name, "certificate", desc, "mapping", matched)
 	return matched + "(weak)", nil
-}
-
-// strongAltSecurityIdentity returns which strong altSecurityIdentities
-// form names the certificate, or "":
-//
-//	X509:<I>issuer<SR>serial  issuer DN (either RDN order) and serial in hex,
-//	                          byte-reversed as AD writes it (or not)
-//	X509:<SKI>hex             the subject key identifier
-//	X509:<SHA1-PUKEY>hex      the SHA-1 of the certificate (its thumbprint)
-func strongAltSecurityIdentity(cert *x509.Certificate, ids []string) string {
-	for _, id := range ids {
-		rest, ok := cutPrefixFold(id, "X509:")
-		if !ok {
-			continue
-		}
-		switch {
-		case hasPrefixFold(rest, "<I>"):
-			issuer, serial, ok := strings.Cut(rest[3:], "<SR>")
-			if !ok || strings.Contains(issuer, "<S>") {
-				continue // <I>…<S>… is a weak mapping
-			}
-			if serialMatches(cert, serial) && dnMatches(nameRDNs(cert.RawIssuer), issuer) {
-				return "altSecurityIdentities:issuer-serial"
-			}
-		case hasPrefixFold(rest, "<SKI>"):
-			if len(cert.SubjectKeyId) > 0 && strings.EqualFold(rest[5:], hex.EncodeToString(cert.SubjectKeyId)) {
-				return "altSecurityIdentities:ski"
-			}
-		case hasPrefixFold(rest, "<SHA1-PUKEY>"):
-			sum := sha1.Sum(cert.Raw)
-			if strings.EqualFold(rest[12:], hex.EncodeToString(sum[:])) {
-				return "altSecurityIdentities:sha1"
-			}
-		}
-	}
-	return ""
-}
-
-func cutPrefixFold(s, prefix string) (string, bool) {
-	if hasPrefixFold(s, prefix) {
-		return s[len(prefix):], true
-	}
-	return s, false
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-func serialMatches(cert *x509.Certificate, s string) bool {
-	b, err := hex.DecodeString(strings.TrimSpace(s))
-	if err != nil || len(b) == 0 {
-		return false
-	}
-	want := cert.SerialNumber.Bytes()
-	rev := slices.Clone(b)
-	slices.Reverse(rev)
-	trim := func(x []byte) []byte {
-		for len(x) > 1 && x[0] == 0 {
-			x = x[1:]
-		}
-		return x
-	}
-	return slices.Equal(trim(b), want) || slices.Equal(trim(rev), want)
-}
-
-// nameRDNs is a raw Name as "TYPE=value" strings in RFC 4514 order (most
-// specific first), with the attribute names AD uses (DC included, which
-// pkix.Name.String writes as an OID).
-func nameRDNs(raw []byte) []string {
-	var seq pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
-		return nil
-	}
-	var out []string
-	for i := len(seq) - 1; i >= 0; i-- {
-		var parts []string
-		for _, atv := range seq[i] {
-			name, ok := attrNames[atv.Type.String()]
-			if !ok {
-				name = atv.Type.String()
-			}
-			parts = append(parts, normRDN(name+"="+fmt.Sprint(atv.Value)))
-		}
-		out = append(out, strings.Join(parts, "+"))
-	}
-	return out
-}
-
-var attrNames = map[string]string{
-	"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
-	"2.5.4.5": "SERIALNUMBER", "2.5.4.9": "STREET", "0.9.2342.19200300.100.1.25": "DC",
-	"0.9.2342.19200300.100.1.1": "UID", "1.2.840.113549.1.9.1": "EMAILADDRESS",
-}
-
-// dnMatches compares a DN in RFC 4514 order with one written in either
-// order (AD writes issuers most-significant RDN first), attribute names
-// and values case-insensitively.
-func dnMatches(a []string, written string) bool {
-	b := splitDN(written)
-	if len(a) == 0 || len(a) != len(b) {
-		return false
-	}
-	eq := func(x, y []string) bool {
-		for i := range x {
-			if !strings.EqualFold(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	if eq(a, b) {
-		return true
-	}
-	r := slices.Clone(b)
-	slices.Reverse(r)
-	return eq(a, r)
-}
-
-// splitDN splits at unescaped commas and normalises spaces around '='.
-func splitDN(s string) []string {
-	var out []string
-	var cur strings.Builder
-	esc := false
-	for _, r := range s {
-		switch {
-		case esc:
-			cur.WriteRune(r)
-			esc = false
-		case r == '\\':
-			cur.WriteRune(r)
-			esc = true
-		case r == ',':
-			out = append(out, normRDN(cur.String()))
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	if cur.Len() > 0 {
-		out = append(out, normRDN(cur.String()))
-	}
-	return out
-}
-
-func normRDN(s string) string {
-	t, v, ok := strings.Cut(strings.TrimSpace(s), "=")
-	if !ok {
-		return strings.TrimSpace(s)
-	}
-	t = strings.ToUpper(strings.TrimSpace(t))
-	switch t { // the names AD and Go disagree on
-	case "S":
-		t = "ST"
-	case "E", "EMAIL":
-		t = "EMAILADDRESS"
-	}
-	return t + "=" + strings.TrimSpace(v)
 }

@@ -307,37 +307,18 @@ func (c *Client) NewPKINITRequest(user string, opts PKINITOptions) (*ASRequest, 
 // PKINIT logs user on: an AS-REQ to get a freshness token, then the
 // signed PKINIT request. It returns the TGT.
 func (c *Client) PKINIT(ctx context.Context, user string, opts PKINITOptions) (*Credential, error) {
-	probe, err := c.NewASRequest(user, opts.Enterprise)
+	fresh, err := c.Probe(ctx, user, opts.Enterprise)
 	if err != nil {
 		return nil, err
 	}
-	reply, err := c.Exchange(ctx, probe)
-	if err != nil {
-		return nil, err
-	}
-	ke := asKRBError(reply)
-	if ke == nil {
-		return nil, errors.New("kdc: the KDC answered an AS-REQ without pre-authentication")
-	}
-	if ke.Code != ErrPreauthRequired {
-		return nil, ke
-	}
-	var md types.PADataSequence
-	if _, err := gasn1.Unmarshal(ke.EData, &md); err == nil {
-		for _, pa := range md {
-			if pa.PADataType == paTypeASFreshness && len(pa.PADataValue) > 0 && opts.Freshness == nil {
-				opts.Freshness = pa.PADataValue
-			}
-		}
-		if !md.Contains(paTypePKASReq) {
-			return nil, errors.New("kdc: the KDC does not offer PKINIT")
-		}
+	if opts.Freshness == nil {
+		opts.Freshness = fresh
 	}
 	req, err := c.NewPKINITRequest(user, opts)
 	if err != nil {
 		return nil, err
 	}
-	reply, err = c.Exchange(ctx, req.Raw)
+	reply, err := c.Exchange(ctx, req.Raw)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,7 @@
 package kdc_test
 
 import (
-	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"os"
 	"strings"
@@ -16,29 +14,6 @@ import (
 	"github.com/scstation/scstation/pki"
 )
 
-// openSCModule finds opensc-pkcs11.so, skipping (failing under CI) when
-// OpenSC is not installed.
-func openSCModule(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{
-		"/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so",
-		"/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so",
-		"/usr/lib64/opensc-pkcs11.so",
-		"/usr/lib/opensc-pkcs11.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("peer opensc-pkcs11.so is not installed (run make deps)")
-	}
-	t.Skip("peer opensc-pkcs11.so is not installed (run make deps)")
-	return ""
-}
-
 // TestMITKinitPKCS11 runs MIT kinit with a PKCS11: identity through
 // opensc-pkcs11 against a virtual card on pcscd (an RSA-2048 key generated
 // in slot 9A, a smartcard-logon certificate from the test CA), the PIN
@@ -46,7 +21,7 @@ func openSCModule(t *testing.T) string {
 func TestMITKinitPKCS11(t *testing.T) {
 	s := kdctest.New(t, kdctest.Options{KeyAlgorithm: pki.RSA2048})
 	m := requireMITClient(t, s)
-	module := openSCModule(t)
+	identity := "X509_user_identity=" + kdctest.PKCS11Identity(t)
 	s.AddUser("alice")
 
 	st, err := virtual.NewState(5150)
@@ -54,54 +29,18 @@ func TestMITKinitPKCS11(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := cardtest.Attach(t, virtual.New(st, ""))
-	ctx, err := card.EstablishContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ctx.Connect(reader)
-	if err != nil {
-		ctx.Release()
-		t.Fatal(err)
-	}
-	p, err := card.OpenPIV(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	func() {
-		defer ctx.Release()
-		defer p.Close()
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.AuthenticateManagementKey(card.MgmtTDES, card.DefaultManagementKey); err != nil {
 			t.Fatal(err)
 		}
-		pub, err := p.GenerateKey(card.SlotAuthentication, card.AlgRSA2048, card.KeyPolicy{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := p.PrivateKey(card.SlotAuthentication, pub, card.KeyAuth{PIN: card.DefaultPIN})
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, k.(crypto.Signer))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, err := pki.ParseRequest(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		issued, err := s.CA.CA.Issue(context.Background(), pki.IssueRequest{Template: "smartcard-logon", Request: req, Requester: pki.RequesterOperator, User: "alice"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.SetCertificate(card.SlotAuthentication, issued.Certificate); err != nil {
-			t.Fatal(err)
-		}
-	}()
+		cardtest.IssueOnCard(t, p, card.SlotAuthentication, card.AlgRSA2048, func(k crypto.Signer) *x509.Certificate {
+			return s.CA.IssueKey(t, "smartcard-logon", "alice", k).Certificate
+		})
+	})
 
 	// OpenSC sees only this test's reader.
 	env := cardtest.OpenSCEnv(t, reader)
 	m.env = append(m.env, env[len(env)-1])
-	identity := "X509_user_identity=PKCS11:module_name=" + module
 	for _, mode := range []struct {
 		name  string
 		extra []string

@@ -91,6 +91,14 @@ func altSerialMatches(cert *x509.Certificate, s string) bool {
 	return slices.Equal(trim(b), want) || slices.Equal(trim(rev), want)
 }
 
+// NameString is a DER-encoded Name (such as a certificate's RawSubject or
+// RawIssuer) in RFC 4514 order with the attribute names Active Directory
+// uses (DC included, which pkix.Name.String writes as an OID), or "" when
+// raw does not parse. It is for log lines and messages.
+func NameString(raw []byte) string {
+	return strings.Join(altNameRDNs(raw), ",")
+}
+
 // altNameRDNs is a raw Name as "TYPE=value" strings in RFC 4514 order
 // (most specific first), with the attribute names AD uses.
 func altNameRDNs(raw []byte) []string {

@@ -2,6 +2,8 @@ package pki_test
 
 import (
 	"crypto/sha1"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"slices"
 	"testing"
@@ -43,6 +45,34 @@ func TestMatchAltSecurityIdentity(t *testing.T) {
 	} {
 		if got := pki.MatchAltSecurityIdentity(cert, []string{tc.id}); got != tc.want {
 			t.Errorf("%q: %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestNameString(t *testing.T) {
+	// As encoded: most significant RDN first.
+	dc := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+	name := pkix.RDNSequence{
+		{{Type: dc, Value: "test"}},
+		{{Type: dc, Value: "example"}},
+		{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "People"}},
+		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Alice"}},
+	}
+	raw, err := asn1.Marshal(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		raw  []byte
+		want string
+	}{
+		{raw, "CN=Alice,OU=People,DC=example,DC=test"},
+		{[]byte{0x30, 0x00}, ""},
+		{[]byte("not DER"), ""},
+		{append(slices.Clone(raw), 0), ""},
+	} {
+		if got := pki.NameString(tc.raw); got != tc.want {
+			t.Errorf("NameString(%x) = %q, want %q", tc.raw, got, tc.want)
 		}
 	}
 }

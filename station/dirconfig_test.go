@@ -9,13 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -99,6 +98,24 @@ func TestConfigRefusesDirectoryPassword(t *testing.T) {
 	}
 }
 
+// templatesWithoutSID rewrites the named default templates of st without
+// the SID extension: OpenLDAP entries have no objectSid to fill it with.
+func templatesWithoutSID(t *testing.T, st *Station, names ...string) {
+	t.Helper()
+	all := pki.DefaultTemplates()
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(tmpl *pki.Template) bool { return tmpl.Name == name })
+		if i < 0 {
+			t.Fatalf("no default template %s", name)
+		}
+		tmpl := all[i]
+		tmpl.SID = false
+		if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), name+".toml"), tmpl); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // externalStation is a station whose [directory] is a real slapd holding
 // the users (with the UPN schema), reopened from its config.toml.
 func externalStation(t *testing.T, users string) (*Station, *ldaptest.Slapd) {
@@ -119,16 +136,7 @@ func externalStation(t *testing.T, users string) (*Station, *ldaptest.Slapd) {
 	if err := saveConfig(dir, st.Config); err != nil {
 		t.Fatal(err)
 	}
-	// OpenLDAP entries have no objectSid: the site's logon template
-	// carries no SID extension.
-	tmpl := pki.DefaultTemplates()[0]
-	if tmpl.Name != "smartcard-logon" {
-		t.Fatalf("first default template is %s", tmpl.Name)
-	}
-	tmpl.SID = false
-	if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "smartcard-logon.toml"), tmpl); err != nil {
-		t.Fatal(err)
-	}
+	templatesWithoutSID(t, st, "smartcard-logon")
 	st.Close()
 	st, err = Open(dir, nil)
 	if err != nil {
@@ -198,23 +206,9 @@ func TestExternalDirectory(t *testing.T) {
 	}
 
 	// The embedded KDC maps erin through slapd.
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	kctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(kctx) }()
-	defer func() { cancel(); <-done }()
-	chain, err := st.CAChain()
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(chain[len(chain)-1])
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+	defer stop()
+	roots := caRoots(t, st)
 	c := &kdc.Client{Realm: "EXAMPLE.TEST", KDC: k.TCPAddr().String(), Certificate: cert, Key: key, Roots: roots}
 	if _, err := c.PKINIT(ctx, "erin", kdc.PKINITOptions{}); err != nil {
 		t.Fatalf("logon: %v", err)
@@ -223,7 +217,7 @@ func TestExternalDirectory(t *testing.T) {
 		t.Fatalf("logon by UPN: %v", err)
 	}
 	// MIT kinit, with the certificate and key as a FILE: identity.
-	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err != nil {
+	if err := kinitFile(t, k.TCPAddr().String(), caRoot(t, st), cert, key, "erin@EXAMPLE.TEST"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -256,7 +250,7 @@ func TestExternalDirectory(t *testing.T) {
 	if _, err := c.PKINIT(ctx, "erin", kdc.PKINITOptions{}); !errors.As(err, &re) || re.Code != kdc.ErrCPrincipalUnknown {
 		t.Fatalf("logon of a user deleted from slapd: %v", err)
 	}
-	if err := kinitFile(t, k.TCPAddr().String(), chain[len(chain)-1], cert, key, "erin@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "not found in Kerberos database") {
+	if err := kinitFile(t, k.TCPAddr().String(), caRoot(t, st), cert, key, "erin@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "not found in Kerberos database") {
 		t.Fatalf("kinit of a user deleted from slapd: %v", err)
 	}
 }
@@ -348,43 +342,13 @@ func TestServeExternalBind(t *testing.T) {
 // returns kinit's refusal, if any.
 func kinitFile(t *testing.T, addr string, root, cert *x509.Certificate, key crypto.Signer, principal string) error {
 	t.Helper()
-	kinit := testpeer.Path(t, "kinit")
-	plugins, _ := filepath.Glob("/usr/lib/*/krb5/plugins/preauth/pkinit.so")
-	if len(plugins) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-		}
-		t.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
-	}
 	dir := t.TempDir()
-	anchor := pkitest.WritePEM(t, dir, "root.pem", root)
-	conf := filepath.Join(dir, "krb5.conf")
-	if err := os.WriteFile(conf, []byte(`[libdefaults]
-	default_realm = EXAMPLE.TEST
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	udp_preference_limit = 1
-[realms]
-	EXAMPLE.TEST = {
-		kdc = `+addr+`
-		pkinit_anchors = FILE:`+anchor+`
-	}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ident := "FILE:" + pkitest.WritePEM(t, dir, "user.pem", cert) + "," + pkitest.WritePEM(t, dir, "user.key", key)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kinit, "-X", "X509_user_identity="+ident, principal)
-	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+conf, "KRB5_KDC_PROFILE=/dev/null", "KRB5RCACHEDIR="+dir,
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5_TRACE="+filepath.Join(dir, "trace"))
-	cmd.Stdin = strings.NewReader("")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		trace, _ := os.ReadFile(filepath.Join(dir, "trace"))
-		return fmt.Errorf("kinit %s: %v\n%s\n%s", principal, err, out, trace)
+	_, cache, err := mitKinit(t, nil, addr, pkitest.WritePEM(t, dir, "root.pem", root), ident, "", principal)
+	if err != nil {
+		return err
 	}
-	if st, err := os.Stat(filepath.Join(dir, "ccache")); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(cache); err != nil || st.Size() == 0 {
 		t.Fatalf("kinit wrote no credential cache: %v", err)
 	}
 	return nil
@@ -417,11 +381,7 @@ func TestExternalDirectoryCertificateBind(t *testing.T) {
 			"dn: " + stationDN + "\nobjectClass: inetOrgPerson\nobjectClass: upnPrincipal\nuid: station\ncn: Station Service\nsn: Service\n" +
 			"userPrincipalName: station@example.test\n\n",
 	})
-	tmpl := pki.DefaultTemplates()[0]
-	tmpl.SID = false
-	if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "smartcard-logon.toml"), tmpl); err != nil {
-		t.Fatal(err)
-	}
+	templatesWithoutSID(t, st, "smartcard-logon")
 	// First with a password, to issue the station its own certificate
 	// (the CA takes the station's entry from slapd too).
 	st.Config.Directory = DirectoryConfig{Mode: DirectoryLDAP, URL: slapd.LDAPSURL, CAFile: slapd.CACertFile,

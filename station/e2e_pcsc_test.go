@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,22 +24,7 @@ import (
 // ends.
 func cardKey(t *testing.T, reader string, slot card.Slot, cert *x509.Certificate, pin string) crypto.PrivateKey {
 	t.Helper()
-	pc, err := card.EstablishContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pc.Connect(reader)
-	if err != nil {
-		pc.Release()
-		t.Fatal(err)
-	}
-	p, err := card.OpenPIV(c)
-	if err != nil {
-		c.Close()
-		pc.Release()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(); pc.Release() })
+	p := cardtest.OpenPIV(t, reader)
 	onCard, err := p.Certificate(slot)
 	if err != nil || !onCard.Equal(cert) {
 		t.Fatalf("certificate in slot %v: %v", slot, err)
@@ -62,9 +46,7 @@ func cardKey(t *testing.T, reader string, slot card.Slot, cert *x509.Certificate
 // verifies alice's signature, and so does openssl cms.
 func TestEndToEndPCSC(t *testing.T) {
 	pkcs15 := testpeer.Path(t, "pkcs15-tool")
-	kinitPath := testpeer.Require(t, "kinit", "klist")
 	openssl := testpeer.Path(t, "openssl")
-	module := openSCModule(t)
 	st := demoStation(t)
 	ctx := context.Background()
 	templates := []string{"smartcard-logon", "smime-signing", "smime-encryption"}
@@ -100,32 +82,9 @@ func TestEndToEndPCSC(t *testing.T) {
 	}
 
 	// MIT kinit logs alice on with her card against the embedded KDC.
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	kctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(kctx) }()
-	defer func() { cancel(); <-done }()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "krb5.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[libdefaults]\n\tdefault_realm = EXAMPLE.TEST\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n\trdns = false\n\tudp_preference_limit = 1\n[realms]\n\tEXAMPLE.TEST = {\n\t\tkdc = %s\n\t\tpkinit_anchors = FILE:%s\n\t}\n",
-		k.TCPAddr(), filepath.Join(st.Dir, caChainFile))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kenv := append(env, "KRB5_CONFIG="+conf, "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"), "KRB5_TRACE="+filepath.Join(dir, "trace"), "KRB5RCACHEDIR="+dir)
-	out, err := runPeer(t, kenv, alicePIN+"\n", kinitPath[0], "-X", "X509_user_identity=PKCS11:module_name="+module+":certid=01", "alice@EXAMPLE.TEST")
-	if err != nil {
-		trace, _ := os.ReadFile(filepath.Join(dir, "trace"))
-		t.Fatalf("kinit with alice's card: %v\n%s\n%s", err, out, trace)
-	}
-	if out, err := runPeer(t, kenv, "", kinitPath[1]); err != nil || !strings.Contains(out, "Default principal: alice@EXAMPLE.TEST") || !strings.Contains(out, "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST") {
-		t.Fatalf("klist: %v\n%s", err, out)
-	}
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0"})
+	defer stop()
+	kinitCard(t, st, k.TCPAddr().String(), env, alicePIN)
 
 	// Alice signs with her card (9C) and encrypts to bob's certificate,
 	// which the station finds in the directory by his mail address.
@@ -170,11 +129,11 @@ func TestEndToEndPCSC(t *testing.T) {
 		t.Fatalf("signed content: %q", v.Content)
 	}
 	// openssl cms agrees.
-	msgFile := filepath.Join(dir, "plain.eml")
+	msgFile := filepath.Join(t.TempDir(), "plain.eml")
 	if err := os.WriteFile(msgFile, plain, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = runPeer(t, nil, "", openssl, "cms", "-verify", "-in", msgFile, "-CAfile", filepath.Join(st.Dir, caChainFile), "-purpose", "smimesign")
+	out, err := runPeer(t, nil, "", openssl, "cms", "-verify", "-in", msgFile, "-CAfile", filepath.Join(st.Dir, caChainFile), "-purpose", "smimesign")
 	if err != nil || !strings.Contains(out, "Meet at noon.") {
 		t.Fatalf("openssl cms -verify: %v\n%s", err, out)
 	}

@@ -3,7 +3,6 @@ package station
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/scstation/scstation/pki"
@@ -20,27 +19,28 @@ userPrincipalName: olga@example.test
 
 `
 
-// TestEnrollExternalDirectoryDown: on a station whose directory is a real
-// slapd, an officer from slapd enrolls erin; then slapd stops in the middle
-// of the next enrollment, which fails with nothing left active or valid.
-func TestEnrollExternalDirectoryDown(t *testing.T) {
-	st, slapd := externalStation(t, erinLDIF+olgaLDIF)
+// signInExternalOfficer makes olga (an entry of slapd) the officer of st
+// and signs her in. OpenLDAP entries have no objectSid: neither has her
+// agent certificate.
+func signInExternalOfficer(t *testing.T, st *Station) {
+	t.Helper()
 	ctx := context.Background()
-	// OpenLDAP entries have no objectSid: neither has the agent certificate.
-	for _, tmpl := range pki.DefaultTemplates() {
-		if tmpl.Name == "enrollment-agent" {
-			tmpl.SID = false
-			if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "enrollment-agent.toml"), tmpl); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	templatesWithoutSID(t, st, "enrollment-agent")
 	if _, err := st.BootstrapOfficer(ctx, OfficerOptions{User: "olga", PIN: "97531864"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.SignInVirtual(ctx, "olga", "97531864"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEnrollExternalDirectoryDown: on a station whose directory is a real
+// slapd, an officer from slapd enrolls erin; then slapd stops in the middle
+// of the next enrollment, which fails with nothing left active or valid.
+func TestEnrollExternalDirectoryDown(t *testing.T) {
+	st, slapd := externalStation(t, erinLDIF+olgaLDIF)
+	ctx := context.Background()
+	signInExternalOfficer(t, st)
 	res, err := st.Enroll(ctx, EnrollRequest{User: "erin", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 71), PIN: alicePIN})
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,8 @@ package station
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,30 +14,25 @@ import (
 	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/kdc/kdctest"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station/inventory"
 )
 
-// openSCModule finds opensc-pkcs11.so (skip, or fail under CI, without it).
-func openSCModule(t *testing.T) string {
+// kinitCard logs alice on with MIT kinit and her card (its certificate
+// 01) through opensc-pkcs11 against the KDC at kdcAddr, which trusts the
+// station's CA chain; env is the card reader's cardtest.OpenSCEnv.
+func kinitCard(t *testing.T, st *Station, kdcAddr string, env []string, pin string) {
 	t.Helper()
-	for _, p := range []string{
-		"/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so",
-		"/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so",
-		"/usr/lib64/opensc-pkcs11.so",
-		"/usr/lib/opensc-pkcs11.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	klist := testpeer.Path(t, "klist")
+	kenv, _, err := mitKinit(t, env, kdcAddr, filepath.Join(st.Dir, caChainFile), kdctest.PKCS11Identity(t, "certid=01"), pin+"\n", "alice@EXAMPLE.TEST")
+	if err != nil {
+		t.Fatalf("with alice's card: %v", err)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("peer opensc-pkcs11.so is not installed (run make deps)")
+	out, err := runPeer(t, kenv, "", klist)
+	if err != nil || !strings.Contains(out, "Default principal: alice@EXAMPLE.TEST") || !strings.Contains(out, "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST") {
+		t.Fatalf("klist: %v\n%s", err, out)
 	}
-	t.Skip("peer opensc-pkcs11.so is not installed (run make deps)")
-	return ""
 }
 
 func runPeer(t *testing.T, env []string, stdin, prog string, args ...string) (string, error) {
@@ -61,8 +53,6 @@ func runPeer(t *testing.T, env []string, stdin, prog string, args ...string) (st
 // PKCS#11) with MIT kinit through opensc-pkcs11.
 func TestEnrollPCSC(t *testing.T) {
 	pkcs15, yubico := testpeer.Path(t, "pkcs15-tool"), testpeer.Path(t, "yubico-piv-tool")
-	kinitPath := testpeer.Require(t, "kinit", "klist")
-	module := openSCModule(t)
 	for _, alg := range []pki.KeyAlgorithm{pki.RSA2048, pki.P256} {
 		t.Run(string(alg), func(t *testing.T) {
 			st := demoStation(t)
@@ -116,24 +106,10 @@ func TestEnrollPCSC(t *testing.T) {
 
 			// MIT kinit with the card through opensc-pkcs11 against the
 			// embedded KDC.
-			k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := k.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			kctx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- k.Serve(kctx) }()
-			defer func() { cancel(); <-done }()
+			k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+			defer stop()
 			// The station's own PKINIT client with the card, any key type.
-			chain, err := st.CAChain()
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := x509.NewCertPool()
-			roots.AddCert(chain[len(chain)-1])
+			roots := caRoots(t, st)
 			if _, err := Logon(ctx, LogonOptions{User: "alice", Realm: "EXAMPLE.TEST", KDC: k.TCPAddr().String(), Roots: roots, Reader: reader, PIN: alicePIN}); err != nil {
 				t.Fatalf("logon with alice's card: %v", err)
 			}
@@ -142,32 +118,7 @@ func TestEnrollPCSC(t *testing.T) {
 				// kinit cannot use an EC card key.
 				return
 			}
-			dir := t.TempDir()
-			conf := filepath.Join(dir, "krb5.conf")
-			if err := os.WriteFile(conf, []byte(fmt.Sprintf(`[libdefaults]
-	default_realm = EXAMPLE.TEST
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	udp_preference_limit = 1
-[realms]
-	EXAMPLE.TEST = {
-		kdc = %s
-		pkinit_anchors = FILE:%s
-	}
-`, k.TCPAddr(), filepath.Join(st.Dir, caChainFile))), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			kenv := append(env, "KRB5_CONFIG="+conf, "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"), "KRB5_TRACE="+filepath.Join(dir, "trace"), "KRB5RCACHEDIR="+dir)
-			out, err = runPeer(t, kenv, alicePIN+"\n", kinitPath[0], "-X", "X509_user_identity=PKCS11:module_name="+module+":certid=01", "alice@EXAMPLE.TEST")
-			if err != nil {
-				trace, _ := os.ReadFile(filepath.Join(dir, "trace"))
-				t.Fatalf("kinit with alice's card: %v\n%s\n%s", err, out, trace)
-			}
-			out, err = runPeer(t, kenv, "", kinitPath[1])
-			if err != nil || !strings.Contains(out, "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST") || !strings.Contains(out, "alice@EXAMPLE.TEST") {
-				t.Fatalf("klist: %v\n%s", err, out)
-			}
+			kinitCard(t, st, k.TCPAddr().String(), env, alicePIN)
 		})
 	}
 }

@@ -155,6 +155,30 @@ func (s *Station) KDCIdentity(pass PassphraseFunc) ([]*x509.Certificate, crypto.
 	if alg == "" {
 		alg = pki.P256
 	}
+	issued, key, err := s.issueKDC(context.Background(), alg, s.ServiceHosts()[0], "station", "KDC", pass)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := pki.MarshalPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(s.path(kdcDir), 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.Write(certPath, encodeCerts(issued.Chain...), 0o644); err != nil {
+		return nil, nil, err
+	}
+	return issued.Chain, key, nil
+}
+
+// issueKDC makes a key of alg and has the CA issue a KDC certificate for
+// host from the "kdc" template, recorded as issued by actor; which names
+// the KDC ("KDC", "external KDC") in the error and the log line.
+func (s *Station) issueKDC(ctx context.Context, alg pki.KeyAlgorithm, host, actor, which string, pass PassphraseFunc) (*pki.Issued, crypto.Signer, error) {
 	key, err := pki.GenerateKey(alg)
 	if err != nil {
 		return nil, nil, err
@@ -171,29 +195,15 @@ func (s *Station) KDCIdentity(pass PassphraseFunc) ([]*x509.Certificate, crypto.
 	if err != nil {
 		return nil, nil, err
 	}
-	host := s.ServiceHosts()[0]
-	issued, err := ca.Issue(context.Background(), pki.IssueRequest{Template: "kdc", Request: req, Requester: pki.RequesterOperator, Host: host})
+	issued, err := ca.Issue(ctx, pki.IssueRequest{Template: "kdc", Request: req, Requester: pki.RequesterOperator, Host: host})
 	if err != nil {
-		return nil, nil, fmt.Errorf("station: issuing the KDC certificate: %w", err)
+		return nil, nil, fmt.Errorf("station: issuing the %s certificate: %w", which, err)
 	}
-	if err := s.recordIssued(issueRecordBy("station", "kdc", host), issued); err != nil {
+	if err := s.recordIssued(issueRecordBy(actor, "kdc", host), issued); err != nil {
 		return nil, nil, err
 	}
-	keyPEM, err := pki.MarshalPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := os.MkdirAll(s.path(kdcDir), 0o700); err != nil {
-		return nil, nil, err
-	}
-	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
-		return nil, nil, err
-	}
-	if err := atomicfile.Write(certPath, encodeCerts(issued.Chain...), 0o644); err != nil {
-		return nil, nil, err
-	}
-	s.Log.Info("KDC certificate issued", "host", host, "serial", fmt.Sprintf("%x", issued.Record.Serial))
-	return issued.Chain, key, nil
+	s.Log.Info(which+" certificate issued", "host", host, "serial", fmt.Sprintf("%x", issued.Record.Serial))
+	return issued, key, nil
 }
 
 func (s *Station) loadKDCIdentity(keyPath, certPath string) ([]*x509.Certificate, crypto.Signer, error) {

@@ -2,7 +2,6 @@ package station
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"testing"
 
@@ -33,24 +32,11 @@ func TestEmbeddedKDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+	defer stop()
+	ctx := context.Background()
 
-	chain, err := st.CAChain()
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(chain[len(chain)-1])
+	roots := caRoots(t, st)
 	c := &kdc.Client{Realm: "EXAMPLE.TEST", KDC: k.TCPAddr().String(), Certificate: issued.Certificate, Key: key, Roots: roots}
 	if _, err := c.PKINIT(ctx, "alice", kdc.PKINITOptions{}); err != nil {
 		t.Fatalf("logon: %v", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -277,30 +276,10 @@ func publicKeyMatches(cert *x509.Certificate, key crypto.Signer) bool {
 func (s *Station) issueExternalKDC(ctx context.Context, host string, pass PassphraseFunc) ([]*x509.Certificate, crypto.Signer, error) {
 	// MIT before 1.22 signs PKINIT replies with RSA only (REFERENCE.md §5):
 	// an external KDC gets an RSA key whatever the CA's own algorithm.
-	key, err := pki.GenerateKey(pki.RSA2048)
+	issued, key, err := s.issueKDC(ctx, pki.RSA2048, host, s.actor(), "external KDC", pass)
 	if err != nil {
 		return nil, nil, err
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	req, err := pki.ParseRequest(csr)
-	if err != nil {
-		return nil, nil, err
-	}
-	ca, err := s.CA(pass)
-	if err != nil {
-		return nil, nil, err
-	}
-	issued, err := ca.Issue(ctx, pki.IssueRequest{Template: "kdc", Request: req, Requester: pki.RequesterOperator, Host: host})
-	if err != nil {
-		return nil, nil, fmt.Errorf("station: issuing the external KDC's certificate: %w", err)
-	}
-	if err := s.recordIssued(issueRecordBy(s.actor(), "kdc", host), issued); err != nil {
-		return nil, nil, err
-	}
-	s.Log.Info("external KDC certificate issued", "host", host, "serial", fmt.Sprintf("%x", issued.Record.Serial))
 	return issued.Chain, key, nil
 }
 

@@ -2,15 +2,11 @@ package station
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 
@@ -110,49 +106,23 @@ func TestDirectoryServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := st.NewKDC(KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	k, stop := serveKDC(t, st, KDCOptions{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"})
+	defer stop()
+	ctx := context.Background()
 	addr := k.TCPAddr().String()
-	chain, err := st.CAChain()
+	roots, root := caRoots(t, st), pkitest.WritePEM(t, work, "root.pem", caRoot(t, st))
+	id := "FILE:" + pkitest.WritePEM(t, work, "alice.pem", issued.Certificate) + "," + pkitest.WritePEM(t, work, "alice.key", key)
+	kenv, _, err := mitKinit(t, nil, addr, root, id, "", "alice@EXAMPLE.TEST")
 	if err != nil {
 		t.Fatal(err)
-	}
-	root := pkitest.WritePEM(t, work, "root.pem", chain[len(chain)-1])
-	conf := filepath.Join(work, "krb5.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[libdefaults]\n\tdefault_realm = EXAMPLE.TEST\n\tdns_lookup_kdc = false\n\trdns = false\n\tudp_preference_limit = 1\n"+
-		"[realms]\n\tEXAMPLE.TEST = {\n\t\tkdc = %s\n\t\tpkinit_anchors = FILE:%s\n\t}\n", addr, root)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	id := "FILE:" + pkitest.WritePEM(t, work, "alice.pem", issued.Certificate) + "," + pkitest.WritePEM(t, work, "alice.key", key)
-	mit := func(prog string, args ...string) (string, error) {
-		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer ccancel()
-		cmd := exec.CommandContext(cctx, prog, args...)
-		cmd.Env = append(os.Environ(), "KRB5_CONFIG="+conf, "KRB5CCNAME=FILE:"+filepath.Join(work, "ccache"), "KRB5RCACHEDIR="+work, "KRB5_KDC_PROFILE=/dev/null")
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-	if out, err := mit(p[0], "-X", "X509_user_identity="+id, "alice@EXAMPLE.TEST"); err != nil {
-		t.Fatalf("kinit: %v: %s", err, out)
 	}
 	for spn, kt := range keytabs {
-		out, err := mit(p[1], "-k", kt, spn+"@EXAMPLE.TEST")
+		out, err := runPeer(t, kenv, "", p[1], "-k", kt, spn+"@EXAMPLE.TEST")
 		if err != nil || !strings.Contains(out, "keytab entry valid") {
 			t.Errorf("kvno -k %s: %v\n%s", spn, err, out)
 		}
 	}
 
-	roots := x509.NewCertPool()
-	roots.AddCert(chain[len(chain)-1])
 	c := &kdc.Client{Realm: "EXAMPLE.TEST", KDC: addr, Certificate: issued.Certificate, Key: key, Roots: roots}
 	tgt, err := c.PKINIT(ctx, "alice", kdc.PKINITOptions{})
 	if err != nil {
@@ -189,8 +159,8 @@ func TestDirectoryServices(t *testing.T) {
 	if _, err := c.PKINIT(ctx, "alice", kdc.PKINITOptions{}); !isCode(err, kdc.ErrClientRevoked) {
 		t.Errorf("PKINIT of a disabled user: %v", err)
 	}
-	if out, err := mit(p[0], "-X", "X509_user_identity="+id, "alice@EXAMPLE.TEST"); err == nil || !strings.Contains(out, "credentials have been revoked") {
-		t.Errorf("kinit of a disabled user: %v: %s", err, out)
+	if _, _, err := mitKinit(t, nil, addr, root, id, "", "alice@EXAMPLE.TEST"); err == nil || !strings.Contains(err.Error(), "credentials have been revoked") {
+		t.Errorf("kinit of a disabled user: %v", err)
 	}
 	if err := dir.SetUserDisabled("alice", false); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,15 +111,7 @@ func TestMailTrust(t *testing.T) {
 // entry whose mail matches).
 func TestMailTrustExternalDirectory(t *testing.T) {
 	st, _ := externalStation(t, erinLDIF+strings.ReplaceAll(erinLDIF, "erin", "frank"))
-	// OpenLDAP entries have no objectSid: the mail templates carry none.
-	for _, tmpl := range pki.DefaultTemplates() {
-		if tmpl.Name == "smime-signing" || tmpl.Name == "smime-encryption" {
-			tmpl.SID = false
-			if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), tmpl.Name+".toml"), tmpl); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	templatesWithoutSID(t, st, "smime-signing", "smime-encryption")
 	ctx := context.Background()
 	frankEnc, frankKey := issueMail(t, st, "smime-encryption", "frank", pki.RSA2048)
 	erinSig, erinKey := issueMail(t, st, "smime-signing", "erin", pki.P256)

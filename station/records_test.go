@@ -112,19 +112,7 @@ func opensslSerial(n *big.Int) string {
 
 func (cs *cardStation) actions(t *testing.T, q audit.Query) []string {
 	t.Helper()
-	l, err := cs.st.Audit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := l.List(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, r := range recs {
-		out = append(out, r.Action+":"+r.Outcome)
-	}
-	return out
+	return auditActions(t, cs.st, q)
 }
 
 func TestCardLifecycle(t *testing.T) {

@@ -182,20 +182,7 @@ func TestExternalDirectoryWithdraws(t *testing.T) {
 	ldapsearch := testpeer.Path(t, "ldapsearch")
 	st, slapd := externalStation(t, erinLDIF+olgaLDIF)
 	ctx := context.Background()
-	for _, tmpl := range pki.DefaultTemplates() {
-		if tmpl.Name == "enrollment-agent" {
-			tmpl.SID = false
-			if err := pki.WriteTemplate(filepath.Join(st.TemplatesDir(), "enrollment-agent.toml"), tmpl); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := st.BootstrapOfficer(ctx, OfficerOptions{User: "olga", PIN: "97531864"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.SignInVirtual(ctx, "olga", "97531864"); err != nil {
-		t.Fatal(err)
-	}
+	signInExternalOfficer(t, st)
 	slapdCerts := func() [][]byte {
 		t.Helper()
 		out, err := runPeer(t, nil, "", ldapsearch, "-x", "-LLL", "-o", "ldif-wrap=no", "-H", slapd.URL, "-D", slapd.RootDN, "-w", slapd.RootPassword,

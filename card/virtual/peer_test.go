@@ -88,25 +88,6 @@ func (y ykpiv) must(args ...string) string {
 	return mustRun(y.t, nil, y.tool, append([]string{"-r", y.reader}, args...)...)
 }
 
-func pkcs11Module(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{
-		"/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so",
-		"/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
-		"/usr/lib/opensc-pkcs11.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("opensc-pkcs11.so not found (run make deps)")
-	}
-	t.Skip("opensc-pkcs11.so not found")
-	return ""
-}
-
 var slotLine = regexp.MustCompile(`(?m)^Slot \d+ \((0x[0-9a-fA-F]+)\): (.*)$`)
 
 // pkcs11Slot finds the PKCS#11 slot OpenSC made for the reader.
@@ -212,7 +193,7 @@ func TestYubicoPIVToolAndOpenSC(t *testing.T) {
 	t.Parallel()
 	pkcs15 := testpeer.Path(t, "pkcs15-tool")
 	pkcs11 := testpeer.Path(t, "pkcs11-tool")
-	module := pkcs11Module(t)
+	module := cardtest.OpenSCModule(t)
 	c, reader, _ := attached(t, 1002)
 	y := newYKPIV(t, reader)
 	env := cardtest.OpenSCEnv(t, reader)

@@ -489,23 +489,7 @@ line, the new PIN on the second.
 			if n == 0 {
 				return refusal{fmt.Errorf("the PIN of the card in %s is blocked; %s", r, blockedHint("PIN"))}
 			}
-			sr := a.secretReader(cmd, pinStdin)
-			old, err := sr.read("current PIN", false)
-			if err != nil {
-				return err
-			}
-			pin, err := sr.read("new PIN", true)
-			if err != nil {
-				return err
-			}
-			if err := card.CheckNewPIN(pin); err != nil {
-				return err
-			}
-			if err := p.ChangePIN(old, pin); err != nil {
-				a.auditPINFailure(p, r, "pin change", err)
-				if errors.Is(err, card.ErrBlocked) && !isAuthError(err) {
-					return refusal{fmt.Errorf("the PIN is blocked; %s", blockedHint("PIN"))}
-				}
+			if err := a.setNewPIN(cmd, p, r, pinStdin, "current PIN", "PIN", "pin change", p.ChangePIN); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "PIN changed (card in %s)\n", r)
@@ -515,6 +499,33 @@ line, the new PIN on the second.
 	cmd.Flags().StringVar(&reader, "reader", "", "the reader (default: the only one with a card)")
 	cmd.Flags().BoolVar(&pinStdin, "pin-stdin", false, "read the current and the new PIN from standard input, one per line")
 	return cmd
+}
+
+// setNewPIN reads the secret that allows setting a new PIN (prompt: the
+// current PIN or the PUK), then the new PIN, checks the new PIN and calls
+// set(secret, newPIN). A failure is audited as during; when the secret
+// (what: "PIN" or "PUK") is blocked, the refusal says what is left to do.
+func (a *app) setNewPIN(cmd *cobra.Command, p *card.PIV, reader string, pinStdin bool, prompt, what, during string, set func(secret, newPIN string) error) error {
+	sr := a.secretReader(cmd, pinStdin)
+	secret, err := sr.read(prompt, false)
+	if err != nil {
+		return err
+	}
+	pin, err := sr.read("new PIN", true)
+	if err != nil {
+		return err
+	}
+	if err := card.CheckNewPIN(pin); err != nil {
+		return err
+	}
+	if err := set(secret, pin); err != nil {
+		a.auditPINFailure(p, reader, during, err)
+		if errors.Is(err, card.ErrBlocked) && !isAuthError(err) {
+			return refusal{fmt.Errorf("the %s is blocked; %s", what, blockedHint(what))}
+		}
+		return err
+	}
+	return nil
 }
 
 func isAuthError(err error) bool {
@@ -544,23 +555,7 @@ new PIN on the second.
 			if n, err := p.PUKRetries(); err == nil && n == 0 {
 				return refusal{fmt.Errorf("the PUK of the card in %s is blocked; %s", r, blockedHint("PUK"))}
 			}
-			sr := a.secretReader(cmd, pinStdin)
-			puk, err := sr.read("PUK", false)
-			if err != nil {
-				return err
-			}
-			pin, err := sr.read("new PIN", true)
-			if err != nil {
-				return err
-			}
-			if err := card.CheckNewPIN(pin); err != nil {
-				return err
-			}
-			if err := p.Unblock(puk, pin); err != nil {
-				a.auditPINFailure(p, r, "unblock with the PUK", err)
-				if errors.Is(err, card.ErrBlocked) && !isAuthError(err) {
-					return refusal{fmt.Errorf("the PUK is blocked; %s", blockedHint("PUK"))}
-				}
+			if err := a.setNewPIN(cmd, p, r, pinStdin, "PUK", "PUK", "unblock with the PUK", p.Unblock); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "PIN set and unblocked (card in %s)\n", r)

@@ -78,28 +78,6 @@ func TestVCardNew(t *testing.T) {
 	must(t, 2, run(t, "", "vcard", "run", "--state", filepath.Join(dir, "missing.json")))
 }
 
-// onCard runs fn on the PIV application of the card in reader, through
-// PC/SC.
-func onCard(t *testing.T, reader string, fn func(p *card.PIV)) {
-	t.Helper()
-	ctx, err := card.EstablishContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.Release()
-	c, err := ctx.Connect(reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := card.OpenPIV(c)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	defer p.Close()
-	fn(p)
-}
-
 func selfSigned(t *testing.T, key crypto.Signer, cn string) *x509.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{
@@ -141,7 +119,7 @@ func TestCardCommands(t *testing.T) {
 	contains(t, "card list", r.stdout, reader, "PIV", "31337", "3BF8")
 
 	// A key and a certificate put on the card with the client library.
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.AuthenticateManagementKey(card.MgmtTDES, card.DefaultManagementKey); err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +154,7 @@ func TestCardCommands(t *testing.T) {
 	// PIN change; the new PIN works.
 	const pin1, pin2 = "24681357", "97531864"
 	cli(0, card.DefaultPIN+"\n"+pin1+"\n", "card", "pin", "change", "--pin-stdin", rf)
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.VerifyPIN(pin1); err != nil {
 			t.Errorf("the new PIN: %v", err)
 		}
@@ -206,7 +184,7 @@ func TestCardCommands(t *testing.T) {
 	r = cli(1, "00000000\n"+pin2+"\n", "card", "pin", "unblock", "--pin-stdin", rf)
 	contains(t, "wrong PUK", r.stderr, "wrong PUK — 2 tries left")
 	cli(0, card.DefaultPUK+"\n"+pin2+"\n", "card", "unblock", "--pin-stdin", rf)
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.VerifyPIN(pin2); err != nil {
 			t.Errorf("the PIN set by unblock: %v", err)
 		}
@@ -235,7 +213,7 @@ func TestCardCommands(t *testing.T) {
 	if strings.Contains(r.stdout, "Status Check") {
 		t.Errorf("the certificate survived the reset:\n%s", r.stdout)
 	}
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.VerifyPIN(card.DefaultPIN); err != nil {
 			t.Errorf("the default PIN after reset: %v", err)
 		}

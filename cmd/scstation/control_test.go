@@ -456,7 +456,7 @@ func TestControlCard(t *testing.T) {
 	} else if !strings.Contains(l, `command="card pin"`) {
 		t.Errorf("serve did not run the card commands:\n%s", l)
 	}
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.VerifyPIN(pin); err != nil {
 			t.Errorf("the new PIN: %v", err)
 		}

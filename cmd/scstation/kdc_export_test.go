@@ -1,152 +1,41 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/kdc/kdctest"
 )
 
-// exportedMITKDC is MIT krb5kdc run from the files scstation kdc export
-// wrote: its own kdc.conf holds only the database and listen address and
-// includes the exported kdc.conf; the clients' krb5.conf includes the
-// exported krb5.conf and adds the test port.
-type exportedMITKDC struct {
-	dir, addr string
-	env       []string
-	progs     []string // krb5kdc, kdb5_util, kadmin.local
-	stop      func()
-}
-
-func newExportedMITKDC(t *testing.T, export, realm string) *exportedMITKDC {
+// startExportedMITKDC runs MIT krb5kdc from the files scstation kdc export
+// wrote into export: its own kdc.conf holds only the database and listen
+// address and includes the exported kdc.conf; the clients' krb5.conf
+// includes the exported krb5.conf and adds the test port. alice is an
+// MIT principal, as the admin must create each user there.
+func startExportedMITKDC(t *testing.T, export string) *kdctest.MITKDC {
 	t.Helper()
-	k := &exportedMITKDC{dir: t.TempDir(), progs: testpeer.Require(t, "krb5kdc", "kdb5_util", "kadmin.local")}
-	testpeer.Require(t, "kinit")
-	if err := os.MkdirAll(filepath.Join(k.dir, "db"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(k.dir, "db", "kadm5.acl"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	k.env = append(os.Environ(), "KRB5_CONFIG="+filepath.Join(k.dir, "krb5.conf"), "KRB5_KDC_PROFILE="+filepath.Join(k.dir, "kdc.conf"),
-		"KRB5CCNAME=FILE:"+filepath.Join(k.dir, "ccache"), "KRB5RCACHEDIR="+k.dir)
-	k.configure(t, export, realm)
-	k.run(t, k.progs[1], "create", "-s", "-r", realm, "-P", "masterpw")
-	return k
+	testpeer.Require(t, "kinit", "klist")
+	return kdctest.StartMITKDC(t, kdctest.MITKDCConfig{
+		Realm: "EXAMPLE.TEST", PKINITUsers: []string{"alice"},
+		Krb5ConfInclude: filepath.Join(export, "krb5.conf"), KDCConfInclude: filepath.Join(export, "kdc.conf"),
+	})
 }
 
-// configure writes the KDC's and the clients' configuration for a new
-// free port around the exported files.
-func (k *exportedMITKDC) configure(t *testing.T, export, realm string) {
-	t.Helper()
-	port, err := freeUDPTCPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	kdcConf := fmt.Sprintf("[kdcdefaults]\n\tkdc_listen = %[2]s\n\tkdc_tcp_listen = %[2]s\n"+
-		"[realms]\n\t%[1]s = {\n\t\tdatabase_name = %[3]s/db/principal\n\t\tkey_stash_file = %[3]s/db/stash\n\t\tacl_file = %[3]s/db/kadm5.acl\n\t}\n"+
-		"[logging]\n\tkdc = FILE:%[3]s/kdc.log\ninclude %[4]s\n", realm, k.addr, k.dir, filepath.Join(export, "kdc.conf"))
-	krb5 := fmt.Sprintf("include %[3]s\n[libdefaults]\n\tdns_lookup_kdc = false\n\trdns = false\n\tudp_preference_limit = 1\n"+
-		"[realms]\n\t%[1]s = {\n\t\tkdc = %[2]s\n\t}\n", realm, k.addr, filepath.Join(export, "krb5.conf"))
-	for name, text := range map[string]string{"kdc.conf": kdcConf, "krb5.conf": krb5} {
-		if err := os.WriteFile(filepath.Join(k.dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (k *exportedMITKDC) run(t *testing.T, prog string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, args...)
-	cmd.Env = k.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// start runs krb5kdc until stop or the end of the test; MIT reads the
-// PKINIT files (and the CRL) when it starts.
-func (k *exportedMITKDC) start(t *testing.T, export, realm string) {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		cmd := exec.Command(k.progs[0], "-n", "-r", realm)
-		cmd.Env = k.env
-		out := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		for {
-			select {
-			case err := <-exited:
-				if attempt < 3 {
-					k.configure(t, export, realm) // the port was taken: another one
-					goto retry
-				}
-				t.Fatalf("krb5kdc exited: %v\n%s", err, out)
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", k.addr, 200*time.Millisecond); err == nil {
-				c.Close()
-				stopped := false
-				k.stop = func() {
-					if !stopped {
-						stopped = true
-						cmd.Process.Kill()
-						<-exited
-					}
-				}
-				t.Cleanup(k.stop)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	retry:
-	}
-}
-
-func (k *exportedMITKDC) kinit(cert, key, principal string) (string, error) {
+// mitKinit runs MIT kinit with a FILE: identity against k.
+func mitKinit(k *kdctest.MITKDC, cert, key, principal string) (string, error) {
 	cmd := exec.Command("kinit", "-X", "X509_user_identity=FILE:"+cert+","+key, principal)
-	cmd.Env = k.env
+	cmd.Env = k.Env()
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// freeUDPTCPPort is a loopback port free for both TCP and UDP when asked.
-func freeUDPTCPPort() (int, error) {
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP")
 }
 
 // TestKDCExportMIT sets up MIT krb5kdc from what scstation kdc export
@@ -179,25 +68,16 @@ func TestKDCExportMIT(t *testing.T) {
 		t.Errorf("external mode not seen: %s", res.stderr)
 	}
 
-	k := newExportedMITKDC(t, export, "EXAMPLE.TEST")
-	// What the admin must do on the MIT side: the users.
-	k.run(t, k.progs[2], "-r", "EXAMPLE.TEST", "-q", "addprinc +requires_preauth -nokey alice")
-	k.start(t, export, "EXAMPLE.TEST")
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(k.dir, "kdc.log"))
-			t.Logf("krb5kdc log:\n%s", log)
-		}
-	})
+	k := startExportedMITKDC(t, export)
 
-	if out, err := k.kinit(rsaCert, rsaKey, "alice@EXAMPLE.TEST"); err != nil {
+	if out, err := mitKinit(k, rsaCert, rsaKey, "alice@EXAMPLE.TEST"); err != nil {
 		t.Fatalf("MIT kinit against the exported KDC: %v\n%s", err, out)
 	}
-	if out := k.run(t, "klist"); !strings.Contains(out, "alice@EXAMPLE.TEST") || !strings.Contains(out, "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST") {
+	if out := klist(t, filepath.Join(k.Dir, "ccache")); !strings.Contains(out, "alice@EXAMPLE.TEST") || !strings.Contains(out, "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST") {
 		t.Errorf("klist after kinit:\n%s", out)
 	}
 	cache := filepath.Join(r.work, "cc")
-	res = must(t, 0, run(t, "", "logon", "--user", "alice", "--cert", ecCert, "--key", ecKey, "--kdc", k.addr, "--ccache", cache, d))
+	res = must(t, 0, run(t, "", "logon", "--user", "alice", "--cert", ecCert, "--key", ecKey, "--kdc", k.Addr, "--ccache", cache, d))
 	contains(t, "logon against MIT", res.stdout, "KDC certificate verified", "TGT: alice@EXAMPLE.TEST", "logged on")
 	contains(t, "klist", klist(t, cache), "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST")
 
@@ -213,12 +93,11 @@ func TestKDCExportMIT(t *testing.T) {
 	if strings.Contains(res.stdout, "kdc.key") {
 		t.Errorf("re-export rewrote the key:\n%s", res.stdout)
 	}
-	k.stop()
-	k.start(t, export, "EXAMPLE.TEST")
-	if out, err := k.kinit(rsaCert, rsaKey, "alice@EXAMPLE.TEST"); err == nil || !strings.Contains(out, "Revoked certificate") {
+	k.Restart(t)
+	if out, err := mitKinit(k, rsaCert, rsaKey, "alice@EXAMPLE.TEST"); err == nil || !strings.Contains(out, "Revoked certificate") {
 		t.Errorf("MIT kinit with a revoked certificate: %v\n%s", err, out)
 	}
-	res = must(t, 1, run(t, "", "logon", "--user", "alice", "--cert", ecCert, "--key", ecKey, "--kdc", k.addr, d))
+	res = must(t, 1, run(t, "", "logon", "--user", "alice", "--cert", ecCert, "--key", ecKey, "--kdc", k.Addr, d))
 	contains(t, "revoked logon against MIT", res.stdout+res.stderr, "KDC_ERR_REVOKED_CERTIFICATE")
 
 	// Refusals of the command itself.

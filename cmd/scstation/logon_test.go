@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +18,7 @@ import (
 	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/kdc/kdctest"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
 )
@@ -54,16 +54,10 @@ func (r *logonRealm) serve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	stop := kdctest.Serve(t, k)
 	r.kdc = k.TCPAddr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		<-done
+		stop()
 		st.Close()
 	})
 }
@@ -180,7 +174,7 @@ func TestLogonCard(t *testing.T) {
 			t.Fatal(err)
 		}
 		tc.reader = cardtest.Attach(t, virtual.New(st, ""))
-		onCard(t, tc.reader, func(p *card.PIV) {
+		cardtest.WithPIV(t, tc.reader, func(p *card.PIV) {
 			if err := p.AuthenticateManagementKey(card.MgmtTDES, card.DefaultManagementKey); err != nil {
 				t.Fatal(err)
 			}

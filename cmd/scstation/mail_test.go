@@ -171,7 +171,7 @@ func TestMailCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := cardtest.Attach(t, virtual.New(st, ""))
-	onCard(t, reader, func(p *card.PIV) {
+	cardtest.WithPIV(t, reader, func(p *card.PIV) {
 		if err := p.AuthenticateManagementKey(card.MgmtTDES, card.DefaultManagementKey); err != nil {
 			t.Fatal(err)
 		}

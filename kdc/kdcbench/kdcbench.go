@@ -16,7 +16,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"slices"
@@ -365,30 +364,11 @@ func checkReply(reply []byte, want byte) string {
 	return ""
 }
 
+// exchangeTCP sends one message to the KDC at addr over TCP, as the
+// station's client does, and returns the reply.
 func exchangeTCP(addr string, msg []byte, timeout time.Duration) ([]byte, error) {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
-	out := make([]byte, 4+len(msg))
-	binary.BigEndian.PutUint32(out, uint32(len(msg)))
-	copy(out[4:], msg)
-	if _, err := conn.Write(out); err != nil {
-		return nil, err
-	}
-	var hdr [4]byte
-	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > kdc.MaxMessageSize {
-		return nil, fmt.Errorf("reply of %d bytes is too long", n)
-	}
-	reply := make([]byte, n)
-	_, err = io.ReadFull(conn, reply)
-	return reply, err
+	c := kdc.Client{KDC: addr, Timeout: timeout}
+	return c.Exchange(context.Background(), msg)
 }
 
 func exchangeUDP(conn net.Conn, msg []byte, timeout time.Duration) ([]byte, error) {

@@ -50,13 +50,7 @@ func newRealm(t testing.TB) *realm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	kdctest.Serve(t, k)
 	cert, key := s.Issue(t, "smartcard-logon", "alice", pki.RSA2048)
 	return &realm{s: s, addr: k.TCPAddr().String(), dhCfg: kdcbench.Config{
 		Realm: kdctest.Realm, User: "alice", Certificate: cert, Key: key, Roots: roots, Service: kdctest.Service,

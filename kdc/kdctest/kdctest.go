@@ -137,20 +137,30 @@ func New(tb testing.TB, opts Options) *Server {
 	if opts.NoServe {
 		return s
 	}
+	Serve(tb, k)
+	s.Addr = k.TCPAddr().String()
+	return s
+}
+
+// Serve opens k's listeners and serves until stop or the end of the test;
+// an error from Serve fails the test. stop may be called more than once,
+// so that a test can stop the KDC before what it reads from closes.
+func Serve(tb testing.TB, k *kdc.KDC) (stop func()) {
+	tb.Helper()
 	if err := k.Listen(); err != nil {
 		tb.Fatal(err)
 	}
-	s.Addr = k.TCPAddr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- k.Serve(ctx) }()
-	tb.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Errorf("KDC Serve: %v", err)
 		}
 	})
-	return s
+	tb.Cleanup(stop)
+	return stop
 }
 
 // RevocationFromDB is a revocation checker backed by a CA database, as the

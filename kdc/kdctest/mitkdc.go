@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/pki/pkitest"
 )
@@ -50,6 +51,10 @@ type MITKDCConfig struct {
 	Passwords map[string]string
 	// Services are created with random keys; Keytab exports them.
 	Services []string
+	// Krb5ConfInclude and KDCConfInclude are files krb5.conf includes
+	// first and kdc.conf includes last (what scstation kdc export writes),
+	// "" for none.
+	Krb5ConfInclude, KDCConfInclude string
 }
 
 // MITKDC is a running MIT krb5kdc with its own database and configuration
@@ -83,6 +88,20 @@ func RequireMITPKINIT(tb testing.TB) {
 		}
 		tb.Skip("peer krb5-pkinit (pkinit.so) is not installed (run make deps)")
 	}
+}
+
+// PKCS11Identity is the identity (kinit -X X509_user_identity=...) with
+// which MIT kinit reaches a card through OpenSC's PKCS#11 module; kinit
+// must run with cardtest.OpenSCEnv for the card's reader so that OpenSC
+// sees only that card. attrs (such as "certid=01") are appended. It skips
+// the test (fails it under CI=true) when OpenSC's module is not installed.
+func PKCS11Identity(tb testing.TB, attrs ...string) string {
+	tb.Helper()
+	id := "PKCS11:module_name=" + cardtest.OpenSCModule(tb)
+	for _, a := range attrs {
+		id += ":" + a
+	}
+	return id
 }
 
 // StartMITKDC creates a realm database (kdb5_util create), adds the
@@ -139,13 +158,32 @@ func StartMITKDC(tb testing.TB, cfg MITKDCConfig) *MITKDC {
 			}
 		})
 	}
+	k.start(tb)
+	return k
+}
+
+// Restart stops krb5kdc and starts it again (on another port if its own
+// is taken meanwhile): MIT reads the PKINIT files and the CRL only when it
+// starts.
+func (k *MITKDC) Restart(tb testing.TB) {
+	tb.Helper()
+	k.Stop()
+	k.start(tb)
+}
+
+// start runs krb5kdc as configured until Stop or the end of the test,
+// retrying on another port when it cannot bind its own.
+func (k *MITKDC) start(tb testing.TB) {
+	tb.Helper()
+	cfg := k.cfg
 	args := []string{"-n", "-r", cfg.Realm}
 	if cfg.Workers > 1 {
 		args = append(args, "-w", strconv.Itoa(cfg.Workers))
 	}
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
-			if port, err = FreePort(); err != nil {
+			port, err := FreePort()
+			if err != nil {
 				tb.Fatal(err)
 			}
 			k.writeConfig(tb, port)
@@ -179,7 +217,7 @@ func StartMITKDC(tb testing.TB, cfg MITKDCConfig) *MITKDC {
 		if ready {
 			k.stop = stop
 			tb.Cleanup(stop)
-			return k
+			return
 		}
 		stop()
 		text, _ := os.ReadFile(outPath)
@@ -259,7 +297,14 @@ func (k *MITKDC) writeConfig(tb testing.TB, port int) {
 	if cfg.DHMinBits != 0 {
 		realmExtra += fmt.Sprintf("\t\tpkinit_dh_min_bits = %d\n", cfg.DHMinBits)
 	}
-	krb5 := fmt.Sprintf(`[libdefaults]
+	var krb5Include, kdcInclude string
+	if cfg.Krb5ConfInclude != "" {
+		krb5Include = "include " + cfg.Krb5ConfInclude + "\n"
+	}
+	if cfg.KDCConfInclude != "" {
+		kdcInclude = "include " + cfg.KDCConfInclude + "\n"
+	}
+	krb5 := krb5Include + fmt.Sprintf(`[libdefaults]
 	default_realm = %[1]s
 	dns_lookup_kdc = false
 	rdns = false
@@ -284,7 +329,7 @@ func (k *MITKDC) writeConfig(tb testing.TB, port int) {
 
 [logging]
 	kdc = FILE:%[7]s
-`, cfg.Realm, k.Addr, k.path("db/principal"), k.path("db/stash"), k.path("db/kadm5.acl"), realmExtra, k.path("kdc.log"))
+`, cfg.Realm, k.Addr, k.path("db/principal"), k.path("db/stash"), k.path("db/kadm5.acl"), realmExtra, k.path("kdc.log")) + kdcInclude
 	for name, text := range map[string]string{k.Krb5Conf: krb5, k.KDCConf: kdcConf} {
 		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
 			tb.Fatal(err)

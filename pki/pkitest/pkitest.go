@@ -141,6 +141,13 @@ func NewCSR(tb testing.TB, alg pki.KeyAlgorithm) (crypto.Signer, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return key, csrFor(tb, key)
+}
+
+// csrFor is a PKCS#10 request signed by key, with a subject the CA must
+// ignore.
+func csrFor(tb testing.TB, key crypto.Signer) []byte {
+	tb.Helper()
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject:        pkix.Name{CommonName: "Mallory", Organization: []string{"Not From The Directory"}},
 		EmailAddresses: []string{"mallory@evil.test"},
@@ -148,14 +155,24 @@ func NewCSR(tb testing.TB, alg pki.KeyAlgorithm) (crypto.Signer, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return key, csr
+	return csr
 }
 
 // Issue issues a certificate for a new key as the CA operator.
 func (e *Env) Issue(tb testing.TB, template, user string, alg pki.KeyAlgorithm) (*pki.Issued, crypto.Signer) {
 	tb.Helper()
-	key, csr := NewCSR(tb, alg)
-	req, err := pki.ParseRequest(csr)
+	key, err := pki.GenerateKey(alg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e.IssueKey(tb, template, user, key), key
+}
+
+// IssueKey issues a certificate for key (one on a card, say) as the CA
+// operator, from a request key signs.
+func (e *Env) IssueKey(tb testing.TB, template, user string, key crypto.Signer) *pki.Issued {
+	tb.Helper()
+	req, err := pki.ParseRequest(csrFor(tb, key))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -167,7 +184,7 @@ func (e *Env) Issue(tb testing.TB, template, user string, alg pki.KeyAlgorithm) 
 	if err != nil {
 		tb.Fatalf("issuing %s for %s: %v", template, user, err)
 	}
-	return issued, key
+	return issued
 }
 
 // Agent creates a user and issues them an enrollment agent certificate.
