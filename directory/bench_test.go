@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -85,4 +86,27 @@ func BenchmarkServerSearchUID(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkFindUsers is search as you type (FindUsers, limit 50, as the
+// TUI asks) over 100,000 users: one op is one keystroke's search; the
+// slowest one is reported as worst-ms. The prefixes are the hard ones: a
+// single letter or two that every user matches, a login, a display name,
+// and prefixes that match nothing.
+func BenchmarkFindUsers(b *testing.B) {
+	s := loadUsers(b, 100000)
+	for _, p := range []string{"", "u", "us", "z", "zz", "user04", "user04217", "User 42"} {
+		b.Run(fmt.Sprintf("%q", p), func(b *testing.B) {
+			var worst time.Duration
+			for b.Loop() {
+				start := time.Now()
+				us, err := s.FindUsers(context.Background(), p, 50)
+				worst = max(worst, time.Since(start))
+				if err != nil || len(us) == 0 && p != "z" && p != "zz" {
+					b.Fatalf("FindUsers(%q): %d users, %v", p, len(us), err)
+				}
+			}
+			b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+		})
+	}
 }
