@@ -109,4 +109,39 @@ func BenchmarkFindUsers(b *testing.B) {
 			b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 		})
 	}
+	// The LDAP server's view: the same store searched with AND filters
+	// (one login; a prefix that 100 users match, limit 50; one that all do).
+	for _, tc := range []struct {
+		name   string
+		filter func(i int) string
+		limit  int
+	}{
+		{"search/and-uid", func(i int) string { return fmt.Sprintf("(&(objectClass=user)(uid=user%06d))", i) }, 0},
+		{"search/and-prefix-limit50", func(i int) string {
+			p := fmt.Sprintf("user%04d", i/100)
+			return "(&(objectClass=user)(|(uid=" + p + "*)(cn=" + p + "*)(mail=" + p + "*)))"
+		}, 50},
+		// Every user matches: the planner still takes the parts whole.
+		{"search/and-prefix-u-limit50", func(int) string { return "(&(objectClass=user)(|(uid=u*)(cn=u*)(mail=u*)))" }, 50},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var worst time.Duration
+			i := 0
+			for b.Loop() {
+				i = (i + 7919) % 100000
+				f, err := ParseFilter(tc.filter(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				n := 0
+				_, err = s.Search(context.Background(), SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: f, Limit: tc.limit}, func(*Entry) error { n++; return nil })
+				worst = max(worst, time.Since(start))
+				if err != nil || n == 0 {
+					b.Fatalf("%v: %d entries, %v", tc.filter(i), n, err)
+				}
+			}
+			b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+		})
+	}
 }
