@@ -93,7 +93,8 @@ func (s *Store) CertificateUser(cert *x509.Certificate, realm string) (*User, er
 		// Explicit mappings: every entry that has one is a candidate (the
 		// presence index lists them); few accounts do.
 		t := attrByCanonical["altSecurityIdentities"]
-		for _, id := range scanIndex(tx, t, nil, nil) {
+		ids, _ := scanIndex(tx, t, nil, nil, 0)
+		for _, id := range ids {
 			e, err := s.loadEntry(tx, id, nil)
 			if err != nil {
 				return err

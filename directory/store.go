@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -599,9 +600,15 @@ func updateIndexes(tx *bolt.Tx, id uint64, old, new *Entry) error {
 
 // lookupEq returns the sorted IDs whose attribute may equal norm.
 func lookupEq(tx *bolt.Tx, t *AttributeType, norm []byte) []uint64 {
+	ids, _ := lookupEqMax(tx, t, norm, 0)
+	return ids
+}
+
+// lookupEqMax is lookupEq that gives up (over) past max IDs (0: no max).
+func lookupEqMax(tx *bolt.Tx, t *AttributeType, norm []byte, max int) (ids []uint64, over bool) {
 	b := tx.Bucket(bucketIndex).Bucket([]byte(t.Name()))
 	if b == nil {
-		return nil
+		return nil, false
 	}
 	iv := indexValue(t, norm)
 	prefix := append(make([]byte, 0, len(iv)+1), iv...)
@@ -610,18 +617,22 @@ func lookupEq(tx *bolt.Tx, t *AttributeType, norm []byte) []uint64 {
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) == len(prefix)+8 {
+			if max > 0 && len(out) == max {
+				return nil, true
+			}
 			out = append(out, binary.BigEndian.Uint64(k[len(prefix):]))
 		}
 	}
-	return out
+	return out, false
 }
 
 // scanIndex returns the IDs with an index value for which keep is true
-// (nil keep: all), sorted and without duplicates.
-func scanIndex(tx *bolt.Tx, t *AttributeType, prefix []byte, keep func(v []byte) bool) []uint64 {
+// (nil keep: all), sorted and without duplicates; past max IDs (0: no
+// max) it gives up (over).
+func scanIndex(tx *bolt.Tx, t *AttributeType, prefix []byte, keep func(v []byte) bool, max int) (ids []uint64, over bool) {
 	b := tx.Bucket(bucketIndex).Bucket([]byte(t.Name()))
 	if b == nil {
-		return nil
+		return nil, false
 	}
 	var out []uint64
 	c := b.Cursor()
@@ -637,21 +648,116 @@ func scanIndex(tx *bolt.Tx, t *AttributeType, prefix []byte, keep func(v []byte)
 		}
 		v := k[:len(k)-9]
 		if keep == nil || keep(v) {
+			if max > 0 && len(out) == max {
+				return nil, true
+			}
 			out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(out), false
 }
+
+// prefixIDs yields the IDs of the entries with a value of one of types
+// starting with initial (an initial substring, as in (attr=initial*)), in
+// the order of the matching index values, merged over the types: a range
+// scan of each index, read only as far as the caller goes, so a search
+// that stops at a limit costs the limit, not the number of matches. An ID
+// comes once per matching value; values cut in the index (indexValueMax)
+// may be false matches, so callers test the entries. ok is false when an
+// attribute has no such index (the caller must search another way).
+func prefixIDs(tx *bolt.Tx, types []*AttributeType, initial []byte) (ids iter.Seq[uint64], ok bool) {
+	type rng struct {
+		c      *bolt.Cursor
+		prefix []byte
+		k      []byte
+	}
+	var rs []*rng
+	for _, t := range types {
+		if !t.Indexed || !t.substr || isBinarySyntax(t) {
+			return nil, false
+		}
+		ini, ok := t.substrNormalize(initial)
+		if !ok {
+			continue // no value of t can match
+		}
+		b := tx.Bucket(bucketIndex).Bucket([]byte(t.Name()))
+		if b == nil {
+			continue
+		}
+		prefix := []byte(ini)
+		if len(prefix) > indexValueMax {
+			prefix = prefix[:indexValueMax]
+		}
+		rs = append(rs, &rng{c: b.Cursor(), prefix: prefix})
+	}
+	// valid skips malformed keys and ends the range past its prefix.
+	valid := func(r *rng, k []byte) []byte {
+		for ; k != nil && bytes.HasPrefix(k, r.prefix); k, _ = r.c.Next() {
+			if len(k) >= 9 {
+				return k
+			}
+		}
+		return nil
+	}
+	return func(yield func(uint64) bool) {
+		for _, r := range rs {
+			k, _ := r.c.Seek(r.prefix)
+			r.k = valid(r, k)
+		}
+		for {
+			var min *rng
+			for _, r := range rs {
+				if r.k != nil && (min == nil || bytes.Compare(r.k, min.k) < 0) {
+					min = r
+				}
+			}
+			if min == nil {
+				return
+			}
+			if !yield(binary.BigEndian.Uint64(min.k[len(min.k)-8:])) {
+				return
+			}
+			k, _ := min.c.Next()
+			min.k = valid(min, k)
+		}
+	}, true
+}
+
+// planCap is how many IDs the planner takes from one part of an AND
+// before it sets that part aside: an AND is as narrow as its narrowest
+// part, and the parts set aside are still tested on every entry, so
+// (&(objectClass=user)(uid=x)) reads one index key of uid and about
+// planCap of objectClass, not every user. A variable for tests.
+var planCap = 1024
 
 // candidates plans a filter: the sorted IDs that may match, or all=true
 // when the indexes cannot narrow the search.
 func candidates(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool) (ids []uint64, all bool) {
+	ids, all, _ = plan(tx, f, canRead, 0)
+	return ids, all
+}
+
+// plan is candidates that gives up (all and over both true) once a set
+// passes max IDs (0: no max). all=true is always a correct answer: the
+// search then tests the filter on every entry in scope.
+func plan(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool, max int) (ids []uint64, all, over bool) {
 	switch f.Op {
 	case FilterAnd:
+		// First every part with a small max: the parts that fit narrow
+		// the search, the others are left to the filter's test.
+		m := planCap
+		if max > 0 && max < m {
+			m = max
+		}
 		all = true
+		var big []*Filter
 		for _, sub := range f.Sub {
-			c, a := candidates(tx, sub, canRead)
+			c, a, o := plan(tx, sub, canRead, m)
+			if o {
+				big = append(big, sub)
+				continue
+			}
 			if a {
 				continue
 			}
@@ -661,57 +767,83 @@ func candidates(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool) (ids 
 				ids = intersect(ids, c)
 			}
 			if len(ids) == 0 {
-				return nil, false
+				return nil, false, false
 			}
 		}
-		return ids, all
+		if !all || len(big) == 0 {
+			return ids, all, false
+		}
+		if max > 0 {
+			return nil, true, true // every part is larger than max
+		}
+		// Every indexed part is large: take them whole.
+		for _, sub := range big {
+			c, a, _ := plan(tx, sub, canRead, 0)
+			if a {
+				continue
+			}
+			if all {
+				ids, all = c, false
+			} else {
+				ids = intersect(ids, c)
+			}
+			if len(ids) == 0 {
+				return nil, false, false
+			}
+		}
+		return ids, all, false
 	case FilterOr:
 		for _, sub := range f.Sub {
-			c, a := candidates(tx, sub, canRead)
+			c, a, o := plan(tx, sub, canRead, max)
 			if a {
-				return nil, true
+				return nil, true, o
 			}
 			ids = union(ids, c)
+			if max > 0 && len(ids) > max {
+				return nil, true, true
+			}
 		}
-		return ids, false
+		return ids, false, false
 	case FilterNot, FilterExtensible, FilterGreaterOrEqual, FilterLessOrEqual:
-		return nil, true
+		return nil, true, false
 	}
 	if !f.known {
 		if f.Op == FilterPresent {
-			return nil, false // never true
+			return nil, false, false // never true
 		}
-		return nil, false // Undefined: never true
+		return nil, false, false // Undefined: never true
 	}
 	t := f.desc.typ
 	if t.Secret || canRead != nil && !canRead(t) {
-		return nil, false // never true for this requester
+		return nil, false, false // never true for this requester
 	}
 	if !t.Indexed {
-		return nil, true
+		return nil, true, false
 	}
 	switch f.Op {
 	case FilterEqual, FilterApprox:
 		n, ok := t.normalize(f.Value)
 		if !ok {
-			return nil, false
+			return nil, false, false
 		}
 		if t.Name() == "objectClass" && string(n) == "top" {
-			return nil, true
+			return nil, true, false
 		}
-		return lookupEq(tx, t, n), false
+		ids, over = lookupEqMax(tx, t, n, max)
+		return ids, over, over
 	case FilterPresent:
 		if t.Name() == "objectClass" {
-			return nil, true
+			return nil, true, false
 		}
-		return scanIndex(tx, t, nil, nil), false
+		ids, over = scanIndex(tx, t, nil, nil, max)
+		return ids, over, over
 	case FilterSubstrings:
 		if !t.substr || isBinarySyntax(t) {
-			return nil, true
+			return nil, true, false
 		}
 		ini, ok := t.substrNormalize(f.Initial)
 		if !ok {
-			return nil, false
+			return nil, false, false
 		}
 		var parts []string
 		for _, a := range append(append([][]byte{}, f.Any...), f.Final) {
@@ -723,7 +855,7 @@ func candidates(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool) (ids 
 		if len(prefix) > indexValueMax {
 			prefix = prefix[:indexValueMax]
 		}
-		return scanIndex(tx, t, prefix, func(v []byte) bool {
+		ids, over = scanIndex(tx, t, prefix, func(v []byte) bool {
 			if len(v) >= indexValueMax {
 				return true // cut: the rest may hold the parts
 			}
@@ -733,9 +865,10 @@ func candidates(tx *bolt.Tx, f *Filter, canRead func(*AttributeType) bool) (ids 
 				}
 			}
 			return true
-		}), false
+		}, max)
+		return ids, over, over
 	}
-	return nil, true
+	return nil, true, false
 }
 
 func intersect(a, b []uint64) []uint64 {

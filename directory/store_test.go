@@ -557,42 +557,52 @@ func TestSearchPlans(t *testing.T) {
 		"(userPassword=*)", "(&)", "(|)", "(member=uid=user01,ou=people,dc=example,dc=test)",
 		"(objectSid=" + sidOf(t, s, "user03") + ")", "(createTimestamp>=20000101000000Z)", "(entryDN=uid=user09,ou=people,dc=example,dc=test)",
 		"(hasSubordinates=TRUE)", "(memberOf:1.2.840.113556.1.4.1941:=cn=odd,ou=groups,dc=example,dc=test)",
+		// ANDs whose parts differ in size, for the planner's caps.
+		"(&(objectClass=user)(uid=user07))", "(&(uid=user07)(objectClass=user))", "(&(objectClass=user)(objectClass=group))",
+		"(&(objectClass=user)(|(uid=user1*)(cn=user number 2*)))", "(&(objectClass=user)(cn=user*)(sn=smith))",
+		"(&(objectClass=user)(!(mail=*)))", "(&(objectClass=user)(&(cn=user*)(mail=*)))", "(|(&(objectClass=user)(sn=smith))(uid=user0*))",
+		"(&(objectClass=user)(|(mail=*)(sn=smith)(description=x)))", "(&(cn=user*)(uid=user*)(displayName=*))",
+		"(&(objectClass=user)(memberOf=cn=odd,ou=groups,dc=example,dc=test)(uid=user1*))",
 	}
-	for _, fs := range filters {
-		f, err := ParseFilter(fs)
-		if err != nil {
-			t.Errorf("%s: %v", fs, err)
-			continue
-		}
-		var want, got []string
-		for _, e := range all {
-			var env *evalEnv
-			s.db.View(func(tx *bolt.Tx) error {
-				env = &evalEnv{virtual: func(e *Entry, at *AttributeType) [][]byte { return s.virtualValues(tx, e, at) }}
-				if f.Op == FilterExtensible && f.Rule == ruleInChain {
+	defer func(c int) { planCap = c }(planCap)
+	// Caps 4 and 1 put every part of every AND above the cap.
+	for _, planCap = range []int{planCap, 4, 1} {
+		for _, fs := range filters {
+			f, err := ParseFilter(fs)
+			if err != nil {
+				t.Errorf("%s: %v", fs, err)
+				continue
+			}
+			var want, got []string
+			for _, e := range all {
+				var env *evalEnv
+				s.db.View(func(tx *bolt.Tx) error {
+					env = &evalEnv{virtual: func(e *Entry, at *AttributeType) [][]byte { return s.virtualValues(tx, e, at) }}
+					if f.Op == FilterExtensible && f.Rule == ruleInChain {
+						return nil
+					}
+					if f.eval(e, env) == triTrue {
+						want = append(want, e.DN)
+					}
 					return nil
-				}
-				if f.eval(e, env) == triTrue {
-					want = append(want, e.DN)
-				}
+				})
+			}
+			_, err = s.Search(context.Background(), SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: f}, func(e *Entry) error {
+				got = append(got, e.DN)
 				return nil
 			})
-		}
-		_, err = s.Search(context.Background(), SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: f}, func(e *Entry) error {
-			got = append(got, e.DN)
-			return nil
-		})
-		if err != nil {
-			t.Errorf("%s: %v", fs, err)
-		}
-		if f.Op == FilterExtensible && f.Rule == ruleInChain {
-			if len(got) != 30 {
-				t.Errorf("%s: %d entries", fs, len(got))
+			if err != nil {
+				t.Errorf("%s: %v", fs, err)
 			}
-			continue
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: search gave %d entries, scan %d", fs, len(got), len(want))
+			if f.Op == FilterExtensible && f.Rule == ruleInChain {
+				if len(got) != 30 {
+					t.Errorf("%s: %d entries", fs, len(got))
+				}
+				continue
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s (cap %d): search gave %d entries, scan %d", fs, planCap, len(got), len(want))
+			}
 		}
 	}
 	count := func(req SearchRequest) int {
@@ -782,5 +792,79 @@ func TestDN(t *testing.T) {
 		if back, err := ParseDN(dn.String()); err != nil || back.Norm() != dn.Norm() {
 			t.Errorf("%q does not round-trip: %v", dn.String(), err)
 		}
+	}
+}
+
+// TestFindUsersLimit checks search as you type with a limit (index range
+// scans that stop early) against the same search without one (the
+// planner's full answer): the same users, at most limit of them, each
+// once, never a group that is named alike.
+func TestFindUsersLimit(t *testing.T) {
+	s, _ := openTemp(t)
+	long := strings.Repeat("x", indexValueMax)
+	for i := 0; i < 300; i++ {
+		u := User{Name: fmt.Sprintf("user%03d", i), UPN: fmt.Sprintf("u%03d@example.test", i), DisplayName: fmt.Sprintf("User %d", i)}
+		switch i {
+		case 1:
+			u.DisplayName = long + "a" // cut in the index: the entry decides
+		case 2:
+			u.DisplayName = long + "b"
+		}
+		if i%10 == 0 {
+			u.Surname = "Usher"
+		}
+		if _, err := s.AddUser(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := s.AddGroup(fmt.Sprintf("users-%d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	names := func(us []*User) []string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.Name)
+		}
+		return out
+	}
+	for _, p := range []string{"", "u", "US", "user", "users", "user1", "User 2", "usher", "u29", long, long + "A", long + "c", "x", "zz", "*", "user 1"} {
+		all, err := s.FindUsers(ctx, p, 0)
+		if err != nil {
+			t.Fatalf("FindUsers(%q, 0): %v", p, err)
+		}
+		want := names(all)
+		for _, limit := range []int{1, 7, 50, 1000} {
+			us, err := s.FindUsers(ctx, p, limit)
+			if err != nil {
+				t.Fatalf("FindUsers(%q, %d): %v", p, limit, err)
+			}
+			got := names(us)
+			if len(got) != min(limit, len(want)) {
+				t.Errorf("FindUsers(%q, %d): %d users, want %d", p, limit, len(got), min(limit, len(want)))
+			}
+			seen := map[string]bool{}
+			for _, n := range got {
+				if seen[n] || !slices.Contains(want, n) {
+					t.Errorf("FindUsers(%q, %d): %s twice or not a match", p, limit, n)
+				}
+				seen[n] = true
+			}
+		}
+	}
+	// With a limit, the users come in the order of the names that matched:
+	// display names "User 1", "User 10", "User 100" before logins user1…
+	if us, _ := s.FindUsers(ctx, "user 1", 3); !slices.Equal(names(us), []string{"user010", "user100", "user101"}) {
+		t.Errorf("FindUsers(user 1, 3) = %v", names(us))
+	}
+	if us, _ := s.FindUsers(ctx, long+"A", 10); !slices.Equal(names(us), []string{"user001"}) {
+		t.Errorf("FindUsers(long a) = %v", names(us))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if us, err := s.FindUsers(cctx, "u", 5); CodeOf(err) != ResultCanceled {
+		t.Errorf("canceled: %d users, %v", len(us), err)
 	}
 }

@@ -280,19 +280,104 @@ func (s *Store) Users() ([]*User, error) {
 	return out, err
 }
 
+// findUsersAttrs are the attributes FindUsers matches the prefix against.
+var findUsersAttrs = []string{"uid", "cn", "displayName", "givenName", "sn", "mail", "userPrincipalName", "sAMAccountName"}
+
 // FindUsers returns up to limit users whose login name, UPN, mail or names
-// start with prefix (search as you type).
+// start with prefix (search as you type), in the order of the names that
+// matched; limit ≤ 0: all of them.
 func (s *Store) FindUsers(ctx context.Context, prefix string, limit int) ([]*User, error) {
 	var any []*Filter
-	for _, a := range []string{"uid", "cn", "displayName", "givenName", "sn", "mail", "userPrincipalName", "sAMAccountName"} {
+	for _, a := range findUsersAttrs {
 		any = append(any, Prefix(a, prefix))
 	}
+	f := And(Eq("objectClass", "user"), Or(any...))
+	if limit > 0 {
+		if out, ok, err := s.findUsersByPrefix(ctx, prefix, any, f, limit); ok {
+			return out, err
+		}
+	}
 	var out []*User
-	_, err := s.Search(ctx, SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: And(Eq("objectClass", "user"), Or(any...)), Limit: limit}, func(e *Entry) error {
+	_, err := s.Search(ctx, SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: f, Limit: limit}, func(e *Entry) error {
 		out = append(out, entryUser(e))
 		return nil
 	})
 	return out, err
+}
+
+// findUsersByPrefix is FindUsers with a limit, kept fast over any number
+// of users: it walks the prefix's ranges of the name indexes in name order
+// and tests each entry found against f (objectClass=user among others),
+// stopping at the limit, rather than intersecting every user with every
+// match. ok is false when the indexes cannot answer.
+func (s *Store) findUsersByPrefix(ctx context.Context, prefix string, prefixes []*Filter, f *Filter, limit int) (out []*User, ok bool, err error) {
+	var types []*AttributeType
+	for _, p := range prefixes {
+		if !p.known || p.desc.binary {
+			return nil, false, nil
+		}
+		types = append(types, p.desc.typ)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, true, ctxError(err)
+	}
+	req := SearchRequest{BaseDN: s.BaseDN(), Scope: ScopeSub, Filter: f}
+	gen := s.dnGen.Load() // before the transaction: see cacheParentDN
+	err = s.db.View(func(tx *bolt.Tx) error {
+		ids, iok := prefixIDs(tx, types, []byte(prefix))
+		if !iok {
+			return nil
+		}
+		ok = true
+		// The objectClass index holds every class of an entry (superclasses
+		// stored, as in AD), so an ID missing there is not a user: skip it
+		// without loading the entry (groups and computers named alike).
+		oc := f.Sub[0].desc.typ
+		ocNorm, _ := oc.normalize(f.Sub[0].Value)
+		ocIdx := tx.Bucket(bucketIndex).Bucket([]byte(oc.Name()))
+		ocVal := indexValue(oc, ocNorm)
+		isUser := func(id uint64) bool { return ocIdx == nil || ocIdx.Get(indexKey(ocVal, id)) != nil }
+		seen := map[uint64]bool{}
+		var batch []uint64
+		// test evaluates the batch in order, keeping the first matches.
+		test := func() error {
+			m, err := s.evalChunk(tx, batch, s.baseID, req, f, gen)
+			batch = batch[:0]
+			for _, e := range m {
+				if len(out) < limit {
+					out = append(out, entryUser(e))
+				}
+			}
+			return err
+		}
+		for id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if !isUser(id) {
+				continue
+			}
+			batch = append(batch, id)
+			if len(out)+len(batch) < limit && len(batch) < searchChunk {
+				continue
+			}
+			if err := test(); err != nil {
+				return err
+			}
+			if len(out) >= limit {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return ctxError(err)
+			}
+		}
+		return test()
+	})
+	if !ok {
+		return nil, false, err
+	}
+	return out, true, err
 }
 
 // DeleteUser removes a user entry (and its group memberships).
