@@ -141,8 +141,15 @@ type harness struct {
 
 func start(t *testing.T, st *station.Station, noColor bool) *harness {
 	t.Helper()
+	return startWith(t, Options{Station: st, NoColor: noColor})
+}
+
+// startWith is start with more options; Watch is the harness's.
+func startWith(t *testing.T, opts Options) *harness {
+	t.Helper()
 	cards := make(fakeWatch)
-	m, err := New(Options{Station: st, Watch: cards.watch, NoColor: noColor})
+	opts.Watch = cards.watch
+	m, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,7 +697,8 @@ func TestHomeOfficer(t *testing.T) {
 	h.waitFor("signed in           olga")
 	h.cards <- card.Event{Kind: card.ServiceUp}
 	h.cards <- card.Event{Kind: card.CardRemoved, Reader: o.Reader}
-	h.waitFor("not signed in")
+	// The station locks: the sign-in screen comes up and says why.
+	h.waitFor("locked: the officer card was removed")
 	if _, err := st.Officer(); !errors.Is(err, station.ErrNotSignedIn) {
 		t.Errorf("the officer is still signed in after the card left: %v", err)
 	}
