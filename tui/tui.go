@@ -34,6 +34,9 @@ type Options struct {
 	// IdleLock is how long the station waits without a key press before
 	// it signs the officer out: 0 is DefaultIdleLock, negative never.
 	IdleLock time.Duration
+	// LocalCards are cards held in this process (the demo's virtual
+	// cards), offered for enrollment beside the PC/SC readers.
+	LocalCards []LocalCard
 }
 
 // component is one screen (or a part of one): a model that can be sized
@@ -110,8 +113,9 @@ func New(opts Options) (*Model, error) {
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
 		{"Officer", newSignIn(b, st)},
+		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 	}
-	m.signIn = len(m.screens) - 1
+	m.signIn = 3
 	return m, nil
 }
 
