@@ -232,6 +232,10 @@ func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return cmd
 	case enrForm:
+		if key.Matches(msg, e.keys.Cancel) {
+			e.form, e.pin, e.pin2, e.mode = nil, "", "", enrUser
+			return e.input.Focus()
+		}
 		return e.updateForm(msg)
 	case enrRunning:
 		if key.Matches(msg, e.keys.Cancel) && e.cancel != nil {
@@ -256,26 +260,6 @@ func (e *enrollScreen) reset() {
 	e.users, e.cursor = nil, 0
 }
 
-// cardChoices are the cards an enrollment can use: the local ones, then
-// the PC/SC readers with a card (not the officer's).
-func (e *enrollScreen) cardChoices() []huh.Option[string] {
-	var opts []huh.Option[string]
-	for _, l := range e.local {
-		opts = append(opts, huh.NewOption(l.Name, l.Name))
-	}
-	var readers []string
-	for r, ok := range e.present {
-		if ok {
-			readers = append(readers, r)
-		}
-	}
-	slices.Sort(readers)
-	for _, r := range readers {
-		opts = append(opts, huh.NewOption("card in "+r, r))
-	}
-	return opts
-}
-
 func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
 	e.user = u
 	if e.tmplErr != nil {
@@ -293,7 +277,7 @@ func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
 		}
 		topts = append(topts, o)
 	}
-	cards := e.cardChoices()
+	cards := cardChoices(e.local, e.present)
 	if len(cards) == 0 {
 		e.err = errors.New("no card to enroll: insert a blank card")
 		return nil

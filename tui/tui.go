@@ -114,6 +114,7 @@ func New(opts Options) (*Model, error) {
 		{"Directory", newDirScreen(b, st)},
 		{"Officer", newSignIn(b, st)},
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
+		{"Cards", newCards(b, st, opts.LocalCards)},
 	}
 	m.signIn = 3
 	return m, nil

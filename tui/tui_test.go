@@ -201,6 +201,7 @@ var (
 	sidRE       = regexp.MustCompile(`S-1-5-21-\d+-\d+-\d+-\d+`)
 	tookRE      = regexp.MustCompile(`took \d+ ms`)
 	pinRE       = regexp.MustCompile(`PIN \d{6,8}\b`)
+	guidRE      = regexp.MustCompile(`guid:[0-9a-f]+…?`)
 	serialRE    = regexp.MustCompile(`^ [0-9a-f]{15}… `)
 	serverRowRE = regexp.MustCompile(`^ [0-9a-f]{15}… +\S+ +server +valid +\d{4}-\d{2}-\d{2}`)
 )
@@ -233,6 +234,7 @@ func normalize(s string) string {
 		lines[i] = sorted[n]
 	}
 	s = strings.Join(lines, "\n")
+	s = guidRE.ReplaceAllString(s, "guid:GUID")
 	s = dateRE.ReplaceAllString(s, "YYYY-MM-DD")
 	s = timeRE.ReplaceAllString(s, "hh:mm")
 	s = hexRE.ReplaceAllStringFunc(s, func(h string) string {
