@@ -115,6 +115,7 @@ func New(opts Options) (*Model, error) {
 		{"Officer", newSignIn(b, st)},
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 		{"Cards", newCards(b, st, opts.LocalCards)},
+		{"Audit", newAudit(b, st)},
 	}
 	m.signIn = 3
 	return m, nil
@@ -345,15 +346,31 @@ func (m *Model) switchTo(i int) {
 // header is one line of tabs and the realm, then a rule.
 const headerHeight = 2
 
+// tabs are the screens' tabs; in a narrow window the inactive ones show
+// only their number.
 func (m *Model) tabs() []string {
-	var out []string
-	for i, s := range m.screens {
-		label := fmt.Sprintf("%d %s", i+1, s.title)
-		if i == m.active {
-			out = append(out, m.styles.TabActive.Render(label))
-		} else {
-			out = append(out, m.styles.TabInactive.Render(label))
+	render := func(compact bool) ([]string, int) {
+		var out []string
+		w := 0
+		for i, s := range m.screens {
+			label := fmt.Sprintf("%d %s", i+1, s.title)
+			var t string
+			switch {
+			case i == m.active:
+				t = m.styles.TabActive.Render(label)
+			case compact:
+				t = m.styles.TabInactive.Render(fmt.Sprint(i + 1))
+			default:
+				t = m.styles.TabInactive.Render(label)
+			}
+			out = append(out, t)
+			w += lipgloss.Width(t)
 		}
+		return out, w
+	}
+	out, w := render(false)
+	if w > m.width {
+		out, _ = render(true)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,6 +203,7 @@ var (
 	tookRE      = regexp.MustCompile(`took \d+ ms`)
 	pinRE       = regexp.MustCompile(`PIN \d{6,8}\b`)
 	guidRE      = regexp.MustCompile(`guid:[0-9a-f]+…?`)
+	cliRE       = regexp.MustCompile(`cli:\S+ *`)
 	serialRE    = regexp.MustCompile(`^ [0-9a-f]{15}… `)
 	serverRowRE = regexp.MustCompile(`^ [0-9a-f]{15}… +\S+ +server +valid +\d{4}-\d{2}-\d{2}`)
 )
@@ -235,6 +237,8 @@ func normalize(s string) string {
 	}
 	s = strings.Join(lines, "\n")
 	s = guidRE.ReplaceAllString(s, "guid:GUID")
+	// The audit names the OS user who runs the test.
+	s = cliRE.ReplaceAllStringFunc(s, func(c string) string { return fmt.Sprintf("%-*s", len(c), "cli:USER") })
 	s = dateRE.ReplaceAllString(s, "YYYY-MM-DD")
 	s = timeRE.ReplaceAllString(s, "hh:mm")
 	s = hexRE.ReplaceAllStringFunc(s, func(h string) string {
