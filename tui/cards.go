@@ -147,6 +147,11 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 		case card.ServiceDown:
 			clear(c.present)
 		}
+	case officerMsg:
+		if msg.user == "" && strings.Contains(c.status, "new PIN") {
+			// Locked: a random PIN on the screen goes with the officer.
+			c.status = ""
+		}
 	case cardsMsg:
 		id := ""
 		if sel := c.selected(); sel != nil {

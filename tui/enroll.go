@@ -165,6 +165,11 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case officerMsg:
 		e.officer = msg.user
+		if msg.user == "" && e.mode == enrDone {
+			// Locked: a random PIN on the screen goes with the officer.
+			e.reset()
+			return e.search("")
+		}
 	case readerEventMsg:
 		switch msg.Kind {
 		case card.CardInserted:

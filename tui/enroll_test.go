@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/pki"
+	"github.com/scstation/scstation/station"
 	"github.com/scstation/scstation/station/inventory"
 )
 
@@ -83,6 +85,26 @@ func TestEnrollAlice(t *testing.T) {
 		t.Fatal("no PIN on the screen")
 	}
 	pin := m[1]
+	// Locking takes the PIN off the screen.
+	h.tm.Send(tea.KeyPressMsg{Code: 'l', Mod: tea.ModCtrl})
+	h.key('4')
+	h.waitFor("locked: locked by the officer")
+	h.key(tea.KeyTab)
+	h.waitFor("Enroll a card", "user:")
+	if strings.Contains(h.p.screen(), pin) {
+		t.Error("the random PIN is still on the screen after the lock")
+	}
+	h.key(tea.KeyTab)
+	h.key(tea.KeyTab)
+	h.key(tea.KeyTab)
+	h.key(tea.KeyTab)
+	h.key(tea.KeyTab)
+	h.key(tea.KeyTab) // round to the Officer screen
+	h.waitFor("locked: locked by the officer")
+	h.typ(station.DemoOfficerPIN)
+	h.key(tea.KeyEnter)
+	h.waitFor("signed in as officer")
+	h.key('5')
 
 	inv, err := st.Inventory()
 	if err != nil {
@@ -127,7 +149,6 @@ func TestEnrollAlice(t *testing.T) {
 	}
 
 	// The same card again: refused, with what to do instead.
-	h.key(tea.KeyEnter)
 	h.waitFor("user:")
 	h.typ("bob")
 	h.waitFor("> bob", "1 user")

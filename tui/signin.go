@@ -162,10 +162,7 @@ func (si *signIn) Update(msg tea.Msg) tea.Cmd {
 
 func (si *signIn) key(msg tea.KeyPressMsg) tea.Cmd {
 	if si.signedIn() {
-		if key.Matches(msg, si.keys.Lock) {
-			return func() tea.Msg { return lockMsg{"locked by the officer"} }
-		}
-		return nil
+		return nil // ctrl+l (lock) is a global key
 	}
 	if si.busy {
 		return nil

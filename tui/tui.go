@@ -316,6 +316,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, m.keys.ForceQuit):
 		m.cancel()
 		return tea.Quit
+	case key.Matches(msg, m.keys.Lock) && m.signedIn:
+		return m.lock("locked by the officer")
 	case key.Matches(msg, m.keys.Next):
 		m.switchTo((m.active + 1) % len(m.screens))
 		return nil
@@ -448,11 +450,11 @@ func (j joinedKeys) ShortHelp() []key.Binding {
 }
 
 func (j joinedKeys) FullHelp() [][]key.Binding {
-	return append(j.screen.FullHelp(), []key.Binding{j.global.Next, j.global.Screen, j.global.Help, j.global.Quit})
+	return append(j.screen.FullHelp(), []key.Binding{j.global.Next, j.global.Screen, j.global.Lock, j.global.Help, j.global.Quit})
 }
 
 type globalKeys struct {
-	Next, Prev, Screen, Help, Quit, ForceQuit key.Binding
+	Next, Prev, Screen, Help, Quit, ForceQuit, Lock key.Binding
 }
 
 func newGlobalKeys() globalKeys {
@@ -463,6 +465,7 @@ func newGlobalKeys() globalKeys {
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
+		Lock:      key.NewBinding(key.WithKeys("ctrl+l"), key.WithHelp("ctrl+l", "lock")),
 	}
 }
 
