@@ -56,6 +56,7 @@ type cardsScreen struct {
 	owner   textinput.Model
 	state   int // index in cardStates
 	byOwner bool
+	seq     int
 	cards   []*inventory.Card
 	cursor  int
 	err     error // of the last action
@@ -79,6 +80,7 @@ type cardsKeys struct {
 
 type (
 	cardsMsg struct {
+		seq   int
 		cards []*inventory.Card
 		err   error
 	}
@@ -111,13 +113,14 @@ func (c *cardsScreen) Init() tea.Cmd { return c.load() }
 func (c *cardsScreen) Capturing() bool { return c.owner.Focused() || c.mode == cardsForm }
 
 func (c *cardsScreen) load() tea.Cmd {
-	b := c.b
+	c.seq++
+	seq, b := c.seq, c.b
 	q := inventory.Query{Owner: strings.TrimSpace(c.owner.Value()), State: cardStates[c.state]}
 	byOwner := c.byOwner
 	return func() tea.Msg {
 		inv, err := b.st.Inventory()
 		if err != nil {
-			return cardsMsg{err: err}
+			return cardsMsg{seq: seq, err: err}
 		}
 		cards, err := inv.List(q)
 		if byOwner {
@@ -125,7 +128,7 @@ func (c *cardsScreen) load() tea.Cmd {
 		} else {
 			slices.SortStableFunc(cards, func(a, b *inventory.Card) int { return b.Updated.Compare(a.Updated) })
 		}
-		return cardsMsg{cards, err}
+		return cardsMsg{seq, cards, err}
 	}
 }
 
@@ -153,6 +156,9 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 			c.status = ""
 		}
 	case cardsMsg:
+		if msg.seq != c.seq {
+			return nil // an older query
+		}
 		id := ""
 		if sel := c.selected(); sel != nil {
 			id = sel.ID
