@@ -2,7 +2,7 @@
 // shows what package station decides, and asks station to act.
 //
 // One root Model owns the screens (Home, CA, Directory, Officer, Enroll,
-// Cards, Audit), draws the frame (tabs, status, help) and routes
+// Cards, Audit, Logon), draws the frame (tabs, status, help) and routes
 // messages: key presses go to the active screen after the global keys,
 // everything else to every screen. A screen
 // is a component: a model that can be sized and that lists its keys for

@@ -116,6 +116,7 @@ func New(opts Options) (*Model, error) {
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 		{"Cards", newCards(b, st, opts.LocalCards)},
 		{"Audit", newAudit(b, st)},
+		{"Logon", newDiag(b, st, opts.LocalCards)},
 	}
 	m.signIn = 3
 	return m, nil

@@ -204,6 +204,7 @@ var (
 	pinRE       = regexp.MustCompile(`PIN \d{6,8}\b`)
 	guidRE      = regexp.MustCompile(`guid:[0-9a-f]+…?`)
 	cliRE       = regexp.MustCompile(`cli:\S+ *`)
+	bytesRE     = regexp.MustCompile(`\b\d+ b(ytes|…)`)
 	serialRE    = regexp.MustCompile(`^ [0-9a-f]{15}… `)
 	serverRowRE = regexp.MustCompile(`^ [0-9a-f]{15}… +\S+ +server +valid +\d{4}-\d{2}-\d{2}`)
 )
@@ -237,6 +238,7 @@ func normalize(s string) string {
 	}
 	s = strings.Join(lines, "\n")
 	s = guidRE.ReplaceAllString(s, "guid:GUID")
+	s = bytesRE.ReplaceAllString(s, "NNNN b$1")
 	// The audit names the OS user who runs the test.
 	s = cliRE.ReplaceAllStringFunc(s, func(c string) string { return fmt.Sprintf("%-*s", len(c), "cli:USER") })
 	s = dateRE.ReplaceAllString(s, "YYYY-MM-DD")
