@@ -253,7 +253,7 @@ func (h *home) View() string {
 	case o.user == "":
 		line(h.row("signed in", h.s.Muted.Render("not signed in")))
 	default:
-		line(h.row("signed in", h.s.OK.Render(o.user)+h.s.Muted.Render(" (card in "+o.reader+")")))
+		line(h.row("signed in", h.s.OK.Render(o.user)+h.s.Muted.Render(" ("+readerLabel(o.reader)+")")))
 	}
 	out := strings.TrimRight(b.String(), "\n")
 	if h.height > 0 && strings.Count(out, "\n")+1 > h.height {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -30,6 +31,12 @@ type Options struct {
 	Watch func(ctx context.Context, events chan<- card.Event) error
 	// NoColor draws without colour (NO_COLOR is set).
 	NoColor bool
+	// IdleLock is how long the station waits without a key press before
+	// it signs the officer out: 0 is DefaultIdleLock, negative never.
+	IdleLock time.Duration
+	// LocalCards are cards held in this process (the demo's virtual
+	// cards), offered for enrollment beside the PC/SC readers.
+	LocalCards []LocalCard
 }
 
 // component is one screen (or a part of one): a model that can be sized
@@ -70,6 +77,11 @@ type Model struct {
 	events chan tea.Msg
 	// serving is done when the in-process services have stopped.
 	serving sync.WaitGroup
+
+	idle      time.Duration
+	lastInput time.Time
+	signedIn  bool
+	signIn    int // the sign-in screen's index
 }
 
 // New makes the root model. It opens the station's databases now, so that
@@ -90,12 +102,23 @@ func New(opts Options) (*Model, error) {
 	if m.watch == nil {
 		m.watch = opts.Station.WatchReaders
 	}
+	m.idle = opts.IdleLock
+	if m.idle == 0 {
+		m.idle = DefaultIdleLock
+	}
+	m.lastInput = time.Now()
 	m.help.Styles = st.Help
 	m.screens = []screen{
 		{"Home", newHome(b, st, opts.Serve != nil)},
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
+		{"Officer", newSignIn(b, st)},
+		{"Enroll", newEnroll(b, st, opts.LocalCards)},
+		{"Cards", newCards(b, st, opts.LocalCards)},
+		{"Audit", newAudit(b, st)},
+		{"Logon", newDiag(b, st, opts.LocalCards)},
 	}
+	m.signIn = 3
 	return m, nil
 }
 
@@ -126,6 +149,9 @@ func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.startWatch(), m.next()}
 	if m.serve != nil {
 		cmds = append(cmds, m.startServe())
+	}
+	if m.idle > 0 {
+		cmds = append(cmds, m.idleTick(m.idle))
 	}
 	for _, s := range m.screens {
 		cmds = append(cmds, s.c.Init())
@@ -229,8 +255,25 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd := m.broadcast(msg.msg)
 		return m, tea.Batch(cmd, m.next())
 	case tea.KeyPressMsg:
+		m.lastInput = time.Now()
 		return m, m.key(msg)
+	case idleTickMsg:
+		left := m.idle - time.Since(m.lastInput)
+		if m.signedIn && left <= 0 {
+			return m, tea.Batch(m.lock(fmt.Sprintf("no key pressed for %s", m.idle)), m.idleTick(m.idle))
+		}
+		return m, m.idleTick(max(left, time.Second))
+	case lockMsg:
+		return m, tea.Batch(m.lock(msg.why))
+	case officerMsg:
+		was := m.signedIn
+		m.signedIn = msg.user != ""
+		if was && !m.signedIn {
+			m.switchTo(m.signIn)
+		}
+		return m, m.broadcast(msg)
 	case tea.MouseClickMsg:
+		m.lastInput = time.Now()
 		if msg.Mouse().Y == 0 {
 			if i := m.tabAt(msg.Mouse().X); i >= 0 {
 				m.switchTo(i)
@@ -240,6 +283,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.screens[m.active].c.Update(msg)
 	}
 	return m, m.broadcast(msg)
+}
+
+func (m *Model) idleTick(d time.Duration) tea.Cmd {
+	return tea.Tick(d, func(time.Time) tea.Msg { return idleTickMsg{} })
+}
+
+// lock signs the officer out and shows the sign-in screen with why.
+func (m *Model) lock(why string) tea.Cmd {
+	m.broadcast(lockMsg{why})
+	m.switchTo(m.signIn)
+	b := m.b
+	return func() tea.Msg {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.st.SignOut()
+		return officerMsg{}
+	}
 }
 
 func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
@@ -257,6 +317,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, m.keys.ForceQuit):
 		m.cancel()
 		return tea.Quit
+	case key.Matches(msg, m.keys.Lock) && m.signedIn:
+		return m.lock("locked by the officer")
 	case key.Matches(msg, m.keys.Next):
 		m.switchTo((m.active + 1) % len(m.screens))
 		return nil
@@ -287,15 +349,31 @@ func (m *Model) switchTo(i int) {
 // header is one line of tabs and the realm, then a rule.
 const headerHeight = 2
 
+// tabs are the screens' tabs; in a narrow window the inactive ones show
+// only their number.
 func (m *Model) tabs() []string {
-	var out []string
-	for i, s := range m.screens {
-		label := fmt.Sprintf("%d %s", i+1, s.title)
-		if i == m.active {
-			out = append(out, m.styles.TabActive.Render(label))
-		} else {
-			out = append(out, m.styles.TabInactive.Render(label))
+	render := func(compact bool) ([]string, int) {
+		var out []string
+		w := 0
+		for i, s := range m.screens {
+			label := fmt.Sprintf("%d %s", i+1, s.title)
+			var t string
+			switch {
+			case i == m.active:
+				t = m.styles.TabActive.Render(label)
+			case compact:
+				t = m.styles.TabInactive.Render(fmt.Sprint(i + 1))
+			default:
+				t = m.styles.TabInactive.Render(label)
+			}
+			out = append(out, t)
+			w += lipgloss.Width(t)
 		}
+		return out, w
+	}
+	out, w := render(false)
+	if w > m.width {
+		out, _ = render(true)
 	}
 	return out
 }
@@ -373,21 +451,22 @@ func (j joinedKeys) ShortHelp() []key.Binding {
 }
 
 func (j joinedKeys) FullHelp() [][]key.Binding {
-	return append(j.screen.FullHelp(), []key.Binding{j.global.Next, j.global.Screen, j.global.Help, j.global.Quit})
+	return append(j.screen.FullHelp(), []key.Binding{j.global.Next, j.global.Screen, j.global.Lock, j.global.Help, j.global.Quit})
 }
 
 type globalKeys struct {
-	Next, Prev, Screen, Help, Quit, ForceQuit key.Binding
+	Next, Prev, Screen, Help, Quit, ForceQuit, Lock key.Binding
 }
 
 func newGlobalKeys() globalKeys {
 	return globalKeys{
 		Next:      key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
 		Prev:      key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
-		Screen:    key.NewBinding(key.WithKeys("1", "2", "3"), key.WithHelp("1-3", "go to screen")),
+		Screen:    key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to screen")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
+		Lock:      key.NewBinding(key.WithKeys("ctrl+l"), key.WithHelp("ctrl+l", "lock")),
 	}
 }
 

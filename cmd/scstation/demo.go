@@ -11,7 +11,8 @@ import (
 )
 
 func (a *app) demoCommand() *cobra.Command {
-	var noTUI, noServices bool
+	var noTUI bool
+	var f tuiFlags
 	cmd := &cobra.Command{
 		Use:   "demo [--dir D] [--no-tui]",
 		Short: "Create (if needed) and open a demo realm, EXAMPLE.TEST",
@@ -45,7 +46,10 @@ unless --no-tui, which only describes the demo.`,
 					return err
 				}
 				defer restore()
-				return a.runTUI(cmd.Context(), st, noServices)
+				if f.local, err = demoCards(st); err != nil {
+					return err
+				}
+				return a.runTUI(cmd.Context(), st, f)
 			}
 			out := cmd.OutOrStdout()
 			if created {
@@ -74,6 +78,6 @@ unless --no-tui, which only describes the demo.`,
 		},
 	}
 	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "set up and describe the demo without opening the full-screen station")
-	cmd.Flags().BoolVar(&noServices, "no-services", false, "do not run the embedded services in the full-screen station")
+	f.register(cmd.Flags())
 	return cmd
 }

@@ -2,16 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/station"
 	"github.com/scstation/scstation/tui"
 )
@@ -26,10 +34,69 @@ func (a *app) needTerminal() error {
 	return nil
 }
 
+// tuiFlags are the full-screen station's own flags.
+type tuiFlags struct {
+	noServices bool
+	idleLock   time.Duration
+	// local are cards held in process (the demo's blank cards).
+	local []tui.LocalCard
+}
+
+func (f *tuiFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.noServices, "no-services", false, "do not run the embedded services (KDC, LDAP, HTTP) in the full-screen station")
+	fs.DurationVar(&f.idleLock, "idle-lock", tui.DefaultIdleLock, "sign the officer out after this long without a key press (0: never)")
+}
+
+// demoCardsDir holds the demo's blank virtual cards.
+const demoCardsDir = "democards"
+
+// demoCards are the demo's two blank cards: virtual cards in
+// DIR/democards, factory-fresh when first made, that the station uses in
+// process (no PC/SC reader needed). They keep what is enrolled on them;
+// the Cards screen resets them.
+func demoCards(st *station.Station) ([]tui.LocalCard, error) {
+	dir := filepath.Join(st.Dir, demoCardsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var out []tui.LocalCard
+	for _, name := range []string{"blank-1", "blank-2"} {
+		path := filepath.Join(dir, name+".json")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			var b [4]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return nil, err
+			}
+			vs, err := virtual.NewState(binary.BigEndian.Uint32(b[:])%90000000 + 10000000)
+			if err != nil {
+				return nil, err
+			}
+			if err := vs.Save(path); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, tui.LocalCard{Name: "virtual card " + name, Open: func() (card.Card, error) {
+			vs, err := virtual.LoadState(path)
+			if err != nil {
+				return nil, err
+			}
+			return virtual.New(vs, path), nil
+		}})
+	}
+	return out, nil
+}
+
 // runTUI opens the full-screen station on st, running the configured
-// embedded services in-process unless noServices.
-func (a *app) runTUI(ctx context.Context, st *station.Station, noServices bool) error {
-	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != ""}
+// embedded services in-process unless f.noServices.
+func (a *app) runTUI(ctx context.Context, st *station.Station, tf tuiFlags) error {
+	idle := tf.idleLock
+	if idle == 0 {
+		idle = -1 // never
+	}
+	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != "", IdleLock: idle, LocalCards: tf.local}
+	noServices := tf.noServices
 	if !noServices {
 		svc := st.Config.Services
 		if svc.HTTP != "" || svc.LDAP != "" || svc.LDAPS != "" || svc.KDC != "" {
@@ -63,7 +130,7 @@ func (a *app) tuiLog(st *station.Station) (func(), error) {
 
 // withTUI makes the root command open the full-screen station.
 func (a *app) withTUI(root *cobra.Command) {
-	var noServices bool
+	var f tuiFlags
 	root.Args = cobra.NoArgs
 	root.RunE = a.withStation(func(cmd *cobra.Command, _ []string, st *station.Station) error {
 		if err := a.needTerminal(); err != nil {
@@ -74,7 +141,7 @@ func (a *app) withTUI(root *cobra.Command) {
 			return err
 		}
 		defer restore()
-		return a.runTUI(cmd.Context(), st, noServices)
+		return a.runTUI(cmd.Context(), st, f)
 	})
-	root.Flags().BoolVar(&noServices, "no-services", false, "do not run the embedded services (KDC, LDAP, HTTP) in the full-screen station")
+	f.register(root.Flags())
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/station"
 )
 
 // Without a terminal the full-screen station refuses to draw (exit 2),
@@ -36,5 +39,56 @@ func TestDemoNoTUI(t *testing.T) {
 	r = must(t, 0, run(t, "", "demo", "--dir", dir, "--no-tui"))
 	if !strings.Contains(r.stdout, "Demo realm in") {
 		t.Errorf("stdout: %s", r.stdout)
+	}
+}
+
+// The demo's blank cards are made once, factory-fresh, and kept: what is
+// enrolled on them stays across runs.
+func TestDemoCards(t *testing.T) {
+	st, _, err := station.Demo(filepath.Join(t.TempDir(), "demo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cards, err := demoCards(st)
+	if err != nil || len(cards) != 2 {
+		t.Fatalf("demoCards = %d cards, %v", len(cards), err)
+	}
+	c, err := cards[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := card.OpenPIV(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := p.Serial()
+	// Factory-fresh: the default PIN opens it.
+	if err := p.VerifyPIN(card.DefaultPIN); err != nil {
+		t.Errorf("a new demo card does not take the default PIN: %v", err)
+	}
+	p.Close()
+	again, err := demoCards(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = again[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = card.OpenPIV(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if s, _ := p.Serial(); s != serial {
+		t.Errorf("the demo card was made again: serial %d, then %d", serial, s)
+	}
+}
+
+func TestIdleLockFlag(t *testing.T) {
+	r := must(t, 0, run(t, "", "demo", "--help"))
+	if !strings.Contains(r.stdout, "--idle-lock") {
+		t.Errorf("demo --help has no --idle-lock:\n%s", r.stdout)
 	}
 }

@@ -1,0 +1,312 @@
+package tui
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/station"
+)
+
+// diagScreen is the PIN logon test, for card holders (no officer needed):
+// the card's PIN, its logon certificate, then a PKINIT logon against the
+// station's KDC, each step with its time, and on failure the reason in
+// plain words.
+type diagScreen struct {
+	b      *backend
+	s      *Styles
+	local  []LocalCard
+	width  int
+	height int
+	keys   diagKeys
+
+	present map[string]bool
+	kdc     string // the KDC's address, once it listens here
+	cursor  int
+	focus   int // 0 the user, 1 the PIN
+	user    textinput.Model
+	pin     textinput.Model
+
+	spin    spinner.Model
+	running bool
+	steps   []station.LogonStep
+	ok      bool
+	fail    string // the failed step and why
+}
+
+type diagKeys struct {
+	Up, Down, Next, Run key.Binding
+}
+
+type (
+	diagStepMsg struct {
+		ch   <-chan tea.Msg
+		step station.LogonStep
+	}
+	diagDoneMsg struct {
+		ok   bool
+		fail string
+	}
+)
+
+func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
+	d := &diagScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: diagKeys{
+		Up:   key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
+		Down: key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
+		Next: key.NewBinding(key.WithKeys("shift+down", "ctrl+n"), key.WithHelp("ctrl+n", "user/PIN")),
+		Run:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test the logon")),
+	}}
+	d.user = textinput.New()
+	d.user.Prompt = "user: "
+	d.user.CharLimit = 64
+	d.user.SetWidth(24)
+	d.user.SetStyles(s.Input)
+	d.pin = textinput.New()
+	d.pin.Prompt = "PIN:  "
+	d.pin.EchoMode = textinput.EchoPassword
+	d.pin.EchoCharacter = '•'
+	d.pin.CharLimit = 8
+	d.pin.SetWidth(12)
+	d.pin.SetStyles(s.Input)
+	d.spin = spinner.New(spinner.WithSpinner(spinner.Line))
+	return d
+}
+
+func (d *diagScreen) Init() tea.Cmd { return d.user.Focus() }
+
+func (d *diagScreen) Capturing() bool { return !d.running }
+
+func (d *diagScreen) choices() []string {
+	var out []string
+	for _, o := range cardChoices(d.local, d.present) {
+		out = append(out, o.Value)
+	}
+	return out
+}
+
+func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case readerEventMsg:
+		switch msg.Kind {
+		case card.CardInserted:
+			d.present[msg.Reader] = true
+		case card.CardRemoved, card.ReaderRemoved:
+			delete(d.present, msg.Reader)
+		case card.ServiceDown:
+			clear(d.present)
+		}
+	case serviceMsg:
+		if msg.name == "kdc" && msg.err == nil {
+			d.kdc = msg.addr
+		}
+	case diagStepMsg:
+		d.steps = append(d.steps, msg.step)
+		return waitEnroll(msg.ch)
+	case diagDoneMsg:
+		d.running, d.ok, d.fail = false, msg.ok, msg.fail
+	case spinner.TickMsg:
+		if d.running {
+			var cmd tea.Cmd
+			d.spin, cmd = d.spin.Update(msg)
+			return cmd
+		}
+	case tea.KeyPressMsg:
+		return d.key(msg)
+	}
+	return nil
+}
+
+func (d *diagScreen) key(msg tea.KeyPressMsg) tea.Cmd {
+	if d.running {
+		return nil
+	}
+	switch {
+	case key.Matches(msg, d.keys.Up):
+		d.cursor = max(d.cursor-1, 0)
+		return nil
+	case key.Matches(msg, d.keys.Down):
+		d.cursor = max(0, min(d.cursor+1, len(d.choices())-1))
+		return nil
+	case key.Matches(msg, d.keys.Next):
+		return d.switchFocus()
+	case key.Matches(msg, d.keys.Run):
+		if d.focus == 0 {
+			return d.switchFocus()
+		}
+		return d.run()
+	}
+	var cmd tea.Cmd
+	if d.focus == 0 {
+		d.user, cmd = d.user.Update(msg)
+	} else {
+		d.pin, cmd = d.pin.Update(msg)
+	}
+	return cmd
+}
+
+func (d *diagScreen) switchFocus() tea.Cmd {
+	d.focus = 1 - d.focus
+	if d.focus == 0 {
+		d.pin.Blur()
+		return d.user.Focus()
+	}
+	d.user.Blur()
+	return d.pin.Focus()
+}
+
+// run tests the logon in the background; the steps come as messages.
+func (d *diagScreen) run() tea.Cmd {
+	cards := d.choices()
+	d.steps, d.ok, d.fail = nil, false, ""
+	switch {
+	case len(cards) == 0:
+		d.fail = "no card: insert the card to test"
+		return nil
+	case strings.TrimSpace(d.user.Value()) == "":
+		d.fail = "type the user name"
+		return nil
+	case d.pin.Value() == "":
+		d.fail = "type the card's PIN"
+		return nil
+	case d.kdc == "":
+		d.fail = "the KDC is not running in this station (start it with the services: scstation without --no-services)"
+		return nil
+	}
+	reader := cards[min(d.cursor, len(cards)-1)]
+	user, pin := strings.TrimSpace(d.user.Value()), d.pin.Value()
+	d.pin.SetValue("")
+	d.running = true
+	ch := make(chan tea.Msg, 16)
+	b, local, addr := d.b, d.local, d.kdc
+	go func() {
+		ok, fail := logonTest(b.st, local, reader, user, pin, addr, func(s station.LogonStep) { ch <- diagStepMsg{ch: ch, step: s} })
+		ch <- diagDoneMsg{ok, fail}
+	}()
+	return tea.Batch(waitEnroll(ch), d.spin.Tick)
+}
+
+// logonTest runs one logon and says whether it passed, or why not.
+func logonTest(st *station.Station, local []LocalCard, reader, user, pin, addr string, step func(station.LogonStep)) (bool, string) {
+	chain, err := st.CAChain()
+	if err != nil {
+		return false, "the CA: " + errText(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(chain[len(chain)-1])
+	opts := station.LogonOptions{User: user, Realm: st.Config.Realm, KDC: addr, Roots: roots, Step: step, Timeout: 10 * time.Second}
+	var open func() (card.Card, error)
+	for _, l := range local {
+		if l.Name == reader {
+			open = l.Open
+		}
+	}
+	if open == nil {
+		opts.Reader, opts.PIN = reader, pin
+	} else {
+		// A card held in process: the PIN and the certificate are read
+		// here, as Logon does through a reader.
+		c, err := open()
+		if err != nil {
+			return false, "the card: " + errText(err)
+		}
+		p, err := card.OpenPIV(c)
+		if err != nil {
+			c.Close()
+			return false, "the card: " + errText(err)
+		}
+		defer p.Close()
+		t0 := time.Now()
+		if err := p.VerifyPIN(pin); err != nil {
+			if station.IsPINFailure(err) {
+				st.PINFailed(p, reader, "logon test as "+user, err)
+			}
+			return false, "PIN on the card: " + pinErrText(err)
+		}
+		step(station.LogonStep{Name: "PIN verified on the card", Took: time.Since(t0)})
+		t0 = time.Now()
+		cert, err := p.Certificate(card.SlotAuthentication)
+		if err != nil {
+			return false, "certificate: the card has no logon certificate (" + errText(err) + ")"
+		}
+		k, err := p.PrivateKey(card.SlotAuthentication, cert.PublicKey, card.KeyAuth{PIN: pin})
+		if err != nil {
+			return false, "certificate: " + errText(err)
+		}
+		signer, ok := k.(crypto.Signer)
+		if !ok {
+			return false, "certificate: the logon key cannot sign"
+		}
+		step(station.LogonStep{Name: "certificate read", Detail: cert.Subject.CommonName, Took: time.Since(t0)})
+		opts.Certificate, opts.Key = cert, signer
+	}
+	_, err = st.Logon(context.Background(), opts)
+	if err != nil {
+		var le *station.LogonError
+		if errors.As(err, &le) {
+			return false, le.Step + ": " + le.Reason
+		}
+		return false, errText(err)
+	}
+	return true, ""
+}
+
+func (d *diagScreen) SetSize(w, h int) { d.width, d.height = w, h }
+
+func (d *diagScreen) ShortHelp() []key.Binding {
+	return []key.Binding{d.keys.Up, d.keys.Down, d.keys.Run}
+}
+
+func (d *diagScreen) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{d.keys.Up, d.keys.Down, d.keys.Next, d.keys.Run}}
+}
+
+func (d *diagScreen) View() string {
+	var b strings.Builder
+	line := func(s string) { b.WriteString(s + "\n") }
+	line(d.s.Heading.Render("PIN logon test") + d.s.Muted.Render("  for card holders: no officer needed"))
+	cards := d.choices()
+	if len(cards) == 0 {
+		line("  " + d.s.Muted.Render("no card: insert the card to test"))
+	}
+	for i, c := range cards {
+		label := c
+		if !strings.HasPrefix(c, "virtual card ") {
+			label = "card in " + c
+		}
+		if i == d.cursor {
+			line("  > " + d.s.Key.Render(label))
+		} else {
+			line("    " + label)
+		}
+	}
+	line("  " + d.user.View())
+	line("  " + d.pin.View())
+	line("")
+	for _, s := range d.steps {
+		detail := ""
+		if s.Detail != "" {
+			detail = " " + d.s.Muted.Render(truncate(s.Detail, max(d.width-50, 10)))
+		}
+		line(fmt.Sprintf("  %s %-34s %s", d.s.OK.Render("✓"), truncate(s.Name, 34), d.s.Muted.Render(tookText(s.Took))) + detail)
+	}
+	switch {
+	case d.running:
+		line("  " + d.spin.View() + " testing…")
+	case d.ok:
+		line("  " + d.s.OK.Render("Logon works: the KDC issued a ticket."))
+	case d.fail != "":
+		line(lipgloss.NewStyle().Width(max(d.width-2, 20)).PaddingLeft(2).Render(d.s.Error.Render("✗ " + d.fail)))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

@@ -1,0 +1,556 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/scstation/scstation/card"
+	"github.com/scstation/scstation/directory"
+	"github.com/scstation/scstation/station"
+)
+
+// LocalCard is a card held in this process (a virtual card), offered for
+// enrollment beside the cards in PC/SC readers.
+type LocalCard struct {
+	// Name says where the card is, as a reader name would.
+	Name string
+	// Open connects the card; the station closes it when done.
+	Open func() (card.Card, error)
+}
+
+type enrollMode int
+
+const (
+	enrUser enrollMode = iota
+	enrForm
+	enrRunning
+	enrDone
+)
+
+// enrollSteps are the steps of station.Enroll in order, with what the
+// screen calls them.
+var enrollSteps = []struct{ name, label string }{
+	{"card", "open the card"},
+	{"management key", "take over the card"},
+	{"record", "record the card in the inventory"},
+	{"secure", "set management key, PUK and PIN"},
+	{"keys", "generate the keys on the card"},
+	{"requests", "sign the requests on the card"},
+	{"issue", "CA: issue and publish"},
+	{"write", "write the certificates to the card"},
+	{"activate", "activate the card"},
+}
+
+// enrollScreen enrolls a card for a user: search the user, choose the
+// templates, the card and the PIN, then watch the steps run.
+type enrollScreen struct {
+	b      *backend
+	s      *Styles
+	local  []LocalCard
+	width  int
+	height int
+	keys   enrollKeys
+	mode   enrollMode
+
+	officer string
+	present map[string]bool
+
+	input   textinput.Model
+	seq     int
+	users   []*directory.User
+	cursor  int
+	findErr error
+
+	user      *directory.User
+	tmpls     []station.CardTemplate
+	tmplErr   error
+	form      *huh.Form
+	chosen    []string
+	reader    string
+	randomPIN bool
+	pin, pin2 string
+
+	spin    spinner.Model
+	cancel  context.CancelFunc
+	steps   []station.Step
+	started time.Time
+	res     *station.EnrollResult
+	err     error
+}
+
+type enrollKeys struct {
+	Up, Down, Choose, Cancel, Again key.Binding
+}
+
+type (
+	enrollUsersMsg struct {
+		seq   int
+		users []*directory.User
+		err   error
+	}
+	cardTemplatesMsg struct {
+		ts  []station.CardTemplate
+		err error
+	}
+	enrollStepMsg struct {
+		ch   <-chan tea.Msg
+		step station.Step
+	}
+	enrollDoneMsg struct {
+		res *station.EnrollResult
+		err error
+	}
+)
+
+func newEnroll(b *backend, s *Styles, local []LocalCard) *enrollScreen {
+	e := &enrollScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: enrollKeys{
+		Up:     key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "up")),
+		Down:   key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "down")),
+		Choose: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "enroll this user")),
+		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Again:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next enrollment")),
+	}}
+	e.input = textinput.New()
+	e.input.Prompt = "user: "
+	e.input.Placeholder = "name, login, mail or UPN"
+	e.input.CharLimit = 128
+	e.input.SetWidth(40)
+	e.input.SetStyles(s.Input)
+	e.spin = spinner.New(spinner.WithSpinner(spinner.Line))
+	return e
+}
+
+func (e *enrollScreen) Init() tea.Cmd {
+	return tea.Batch(e.input.Focus(), e.search(""), e.loadTemplates())
+}
+
+func (e *enrollScreen) Capturing() bool { return e.mode == enrUser || e.mode == enrForm }
+
+func (e *enrollScreen) search(prefix string) tea.Cmd {
+	e.seq++
+	seq, b := e.seq, e.b
+	return func() tea.Msg {
+		dir, err := b.directory()
+		if err != nil {
+			return enrollUsersMsg{seq: seq, err: err}
+		}
+		users, err := dir.FindUsers(context.Background(), prefix, searchLimit)
+		slices.SortFunc(users, func(a, c *directory.User) int { return strings.Compare(a.Name, c.Name) })
+		return enrollUsersMsg{seq: seq, users: users, err: err}
+	}
+}
+
+func (e *enrollScreen) loadTemplates() tea.Cmd {
+	b := e.b
+	return func() tea.Msg {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		ts, err := b.st.CardTemplates(nil)
+		return cardTemplatesMsg{ts, err}
+	}
+}
+
+func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case officerMsg:
+		e.officer = msg.user
+		if msg.user == "" && e.mode == enrDone {
+			// Locked: a random PIN on the screen goes with the officer.
+			e.reset()
+			return e.search("")
+		}
+	case readerEventMsg:
+		switch msg.Kind {
+		case card.CardInserted:
+			e.present[msg.Reader] = true
+		case card.CardRemoved, card.ReaderRemoved:
+			delete(e.present, msg.Reader)
+		case card.ServiceDown:
+			clear(e.present)
+		}
+	case enrollUsersMsg:
+		if msg.seq == e.seq {
+			e.users, e.findErr = msg.users, msg.err
+			e.cursor = min(e.cursor, max(len(e.users)-1, 0))
+		}
+	case cardTemplatesMsg:
+		e.tmpls, e.tmplErr = msg.ts, msg.err
+	case enrollStepMsg:
+		e.steps = append(e.steps, msg.step)
+		return waitEnroll(msg.ch)
+	case enrollDoneMsg:
+		e.mode = enrDone
+		e.res, e.err = msg.res, msg.err
+		if e.cancel != nil {
+			e.cancel()
+			e.cancel = nil
+		}
+	case spinner.TickMsg:
+		if e.mode == enrRunning {
+			var cmd tea.Cmd
+			e.spin, cmd = e.spin.Update(msg)
+			return cmd
+		}
+	case tea.KeyPressMsg:
+		return e.key(msg)
+	default:
+		if e.form != nil {
+			return e.updateForm(msg)
+		}
+	}
+	return nil
+}
+
+func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
+	switch e.mode {
+	case enrUser:
+		switch {
+		case key.Matches(msg, e.keys.Up):
+			e.cursor = max(e.cursor-1, 0)
+			return nil
+		case key.Matches(msg, e.keys.Down):
+			e.cursor = min(e.cursor+1, max(len(e.users)-1, 0))
+			return nil
+		case key.Matches(msg, e.keys.Choose):
+			if len(e.users) == 0 {
+				return nil
+			}
+			return e.startForm(e.users[e.cursor])
+		}
+		old := e.input.Value()
+		var cmd tea.Cmd
+		e.input, cmd = e.input.Update(msg)
+		if e.input.Value() != old {
+			e.cursor = 0
+			return tea.Batch(cmd, e.search(e.input.Value()))
+		}
+		return cmd
+	case enrForm:
+		if key.Matches(msg, e.keys.Cancel) {
+			e.form, e.pin, e.pin2, e.mode = nil, "", "", enrUser
+			return e.input.Focus()
+		}
+		return e.updateForm(msg)
+	case enrRunning:
+		if key.Matches(msg, e.keys.Cancel) && e.cancel != nil {
+			// The station stops between steps and undoes what it did.
+			e.cancel()
+		}
+	case enrDone:
+		if key.Matches(msg, e.keys.Again) || key.Matches(msg, e.keys.Cancel) {
+			e.reset()
+			return tea.Batch(e.input.Focus(), e.search(""))
+		}
+	}
+	return nil
+}
+
+// reset forgets the last enrollment, the random PIN with it.
+func (e *enrollScreen) reset() {
+	e.mode = enrUser
+	e.res, e.err, e.steps, e.user = nil, nil, nil, nil
+	e.pin, e.pin2 = "", ""
+	e.input.SetValue("")
+	e.users, e.cursor = nil, 0
+}
+
+func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
+	e.user = u
+	if e.tmplErr != nil {
+		e.err = e.tmplErr
+		return nil
+	}
+	var topts []huh.Option[string]
+	e.chosen = nil
+	for _, t := range e.tmpls {
+		label := fmt.Sprintf("%s (slot %v)", t.Template.Name, t.Slot)
+		o := huh.NewOption(label, t.Template.Name)
+		if t.Slot == card.SlotAuthentication && t.Template.Name == "smartcard-logon" {
+			o = o.Selected(true)
+			e.chosen = append(e.chosen, t.Template.Name)
+		}
+		topts = append(topts, o)
+	}
+	cards := cardChoices(e.local, e.present)
+	if len(cards) == 0 {
+		e.err = errors.New("no card to enroll: insert a blank card")
+		return nil
+	}
+	e.reader = cards[0].Value
+	e.randomPIN, e.pin, e.pin2 = false, "", ""
+	e.err = nil
+	e.form = huh.NewForm(
+		huh.NewGroup(
+			huh.NewMultiSelect[string]().Title("Certificates for "+u.Name).
+				Description("space to choose; each goes in its own slot").
+				Options(topts...).Value(&e.chosen).Height(len(topts)+2).
+				Validate(func(v []string) error {
+					if len(v) == 0 {
+						return errors.New("choose at least one")
+					}
+					return nil
+				}),
+			huh.NewSelect[string]().Title("Card").Options(cards...).Value(&e.reader),
+			huh.NewSelect[bool]().Title("PIN").Options(
+				huh.NewOption("the card holder types it", false),
+				huh.NewOption("random, shown once", true)).Value(&e.randomPIN),
+		),
+		huh.NewGroup(
+			huh.NewInput().Title("New PIN").
+				Description("6 to 8 digits; not one digit repeated, not a run like 123456").
+				EchoMode(huh.EchoModePassword).CharLimit(8).Value(&e.pin).
+				Validate(station.CheckPIN),
+			huh.NewInput().Title("The PIN again").
+				EchoMode(huh.EchoModePassword).CharLimit(8).Value(&e.pin2).
+				Validate(func(s string) error {
+					if s != e.pin {
+						return errors.New("the two PINs differ")
+					}
+					return nil
+				}),
+		).WithHideFunc(func() bool { return e.randomPIN }),
+	).WithTheme(e.s.Form).WithShowHelp(false)
+	e.mode = enrForm
+	e.sizeForm()
+	return e.form.Init()
+}
+
+func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
+	if e.form == nil {
+		return nil
+	}
+	m, cmd := e.form.Update(msg)
+	if f, ok := m.(*huh.Form); ok {
+		e.form = f
+	}
+	switch e.form.State {
+	case huh.StateCompleted:
+		e.form = nil
+		return e.run()
+	case huh.StateAborted:
+		e.form = nil
+		e.pin, e.pin2 = "", ""
+		e.mode = enrUser
+		return e.input.Focus()
+	}
+	return cmd
+}
+
+// run starts station.Enroll in a command; the steps come back as
+// messages as they finish.
+func (e *enrollScreen) run() tea.Cmd {
+	req := station.EnrollRequest{User: e.user.Name, Templates: slices.Clone(e.chosen), Reader: e.reader,
+		PIN: e.pin, RandomPIN: e.randomPIN}
+	e.pin, e.pin2 = "", ""
+	var open func() (card.Card, error)
+	for _, l := range e.local {
+		if l.Name == e.reader {
+			open = l.Open
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.mode = enrRunning
+	e.steps, e.res, e.err = nil, nil, nil
+	e.started = time.Now()
+	ch := make(chan tea.Msg, len(enrollSteps)+1)
+	b := e.b
+	go func() {
+		if open != nil {
+			c, err := open()
+			if err != nil {
+				ch <- enrollDoneMsg{err: err}
+				return
+			}
+			req.Card = c
+		}
+		req.Progress = func(s station.Step) { ch <- enrollStepMsg{ch: ch, step: s} }
+		res, err := b.st.Enroll(ctx, req)
+		ch <- enrollDoneMsg{res, err}
+	}()
+	return tea.Batch(waitEnroll(ch), e.spin.Tick)
+}
+
+func waitEnroll(ch <-chan tea.Msg) tea.Cmd {
+	return func() tea.Msg { return <-ch }
+}
+
+func (e *enrollScreen) sizeForm() {
+	if e.form != nil {
+		e.form.WithWidth(min(e.width-4, 70)).WithHeight(max(e.height-4, 8))
+	}
+}
+
+func (e *enrollScreen) SetSize(w, h int) {
+	e.width, e.height = w, h
+	e.sizeForm()
+}
+
+func (e *enrollScreen) ShortHelp() []key.Binding {
+	switch e.mode {
+	case enrUser:
+		return []key.Binding{e.keys.Up, e.keys.Down, e.keys.Choose}
+	case enrForm:
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		}
+	case enrRunning:
+		return []key.Binding{e.keys.Cancel}
+	}
+	return []key.Binding{e.keys.Again}
+}
+
+func (e *enrollScreen) FullHelp() [][]key.Binding { return [][]key.Binding{e.ShortHelp()} }
+
+func (e *enrollScreen) View() string {
+	var b strings.Builder
+	line := func(s string) { b.WriteString(s + "\n") }
+	line(e.s.Heading.Render("Enroll a card"))
+	if e.officer == "" && e.mode != enrDone {
+		line("  " + e.s.Warn.Render("no officer signed in: sign in on the Officer screen first"))
+	}
+	switch e.mode {
+	case enrUser:
+		line("  " + e.input.View())
+		switch {
+		case e.findErr != nil:
+			line("  " + e.s.Error.Render(errText(e.findErr)))
+		case len(e.users) == 0:
+			line("  " + e.s.Muted.Render(fmt.Sprintf("no user matches %q", e.input.Value())))
+		case len(e.users) == 1:
+			line("  " + e.s.Muted.Render("1 user"))
+		case len(e.users) >= searchLimit:
+			line("  " + e.s.Muted.Render(fmt.Sprintf("first %d users: type more", len(e.users))))
+		default:
+			line("  " + e.s.Muted.Render(fmt.Sprintf("%d users", len(e.users))))
+		}
+		rows := max(e.height-6, 3)
+		start := max(0, e.cursor-rows+1)
+		for i := start; i < len(e.users) && i < start+rows; i++ {
+			u := e.users[i]
+			text := fmt.Sprintf("%-12s %-22s %s", truncate(u.Name, 12), truncate(u.DisplayName, 22), truncate(u.Mail, 30))
+			if i == e.cursor {
+				line("  > " + e.s.Key.Render(text))
+			} else {
+				line("    " + text)
+			}
+		}
+		if e.err != nil {
+			line("  " + e.s.Error.Render(errText(e.err)))
+		}
+	case enrForm:
+		if e.form != nil {
+			line(e.s.Dialog.Render(e.form.View()))
+		}
+	case enrRunning, enrDone:
+		line("  " + e.user.Name + e.s.Muted.Render(" ("+e.user.DisplayName+"), "+strings.Join(e.chosen, ", ")+", "+e.reader))
+		e.stepsView(line)
+		e.resultView(line)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *enrollScreen) stepsView(line func(string)) {
+	done := map[string]station.Step{}
+	for _, s := range e.steps {
+		done[s.Name] = s
+	}
+	next := true
+	for _, st := range enrollSteps {
+		s, ok := done[st.name]
+		switch {
+		case ok:
+			line(fmt.Sprintf("  %s %-36s %s", e.s.OK.Render("✓"), st.label, e.s.Muted.Render(tookText(s.Took))))
+		case next && e.mode == enrRunning:
+			line(fmt.Sprintf("  %s %s", e.spin.View(), st.label))
+			next = false
+		case next && e.err != nil:
+			line(fmt.Sprintf("  %s %s", e.s.Error.Render("✗"), st.label))
+			next = false
+		default:
+			line("  " + e.s.Muted.Render("· "+st.label))
+		}
+	}
+}
+
+// tookText is a step's time in milliseconds.
+func tookText(d time.Duration) string {
+	return fmt.Sprintf("took %d ms", d.Milliseconds())
+}
+
+func (e *enrollScreen) resultView(line func(string)) {
+	switch {
+	case e.mode == enrRunning:
+		line("  " + e.s.Muted.Render("key generation takes 10–30 s on real cards; esc cancels between steps"))
+	case e.err != nil:
+		line("")
+		head, cause := "Enrollment failed", e.err
+		var ee *station.EnrollError
+		if errors.As(e.err, &ee) {
+			head += " at: " + stepLabel(ee.Step)
+			cause = ee.Err
+		}
+		wrap := lipgloss.NewStyle().Width(max(e.width-4, 20)).PaddingLeft(2)
+		line("  " + e.s.Error.Render(head))
+		line(wrap.Render(errText(cause)))
+		if ee != nil && len(ee.Revoked) > 0 {
+			line(wrap.Render("certificates revoked again: " + strings.Join(ee.Revoked, ", ")))
+		}
+		line(wrap.Render(e.s.Warn.Render(enrollAdvice(e.err))))
+	case e.res != nil:
+		line("")
+		line("  " + e.s.OK.Render(fmt.Sprintf("Card enrolled for %s: %d certificate(s)", e.res.Owner, len(e.res.Certificates))) +
+			e.s.Muted.Render(" "+tookText(e.res.Total)))
+		line("  card " + truncate(e.res.CardID, 60))
+		for i, c := range e.res.Certificates {
+			if i < len(e.res.Slots) && i < len(e.chosen) {
+				line(fmt.Sprintf("  slot %v  %-18s %s  expires %s", e.res.Slots[i], e.chosen[i], shortSerial(c.SerialNumber), day(c.NotAfter)))
+			}
+		}
+		if e.res.PIN != "" {
+			line("  PIN " + e.s.Key.Render(e.res.PIN) + e.s.Warn.Render("  give it to the card holder: it is shown only now"))
+		}
+	}
+}
+
+func stepLabel(name string) string {
+	for _, s := range enrollSteps {
+		if s.name == name {
+			return s.label
+		}
+	}
+	return name
+}
+
+// enrollAdvice says what to do after a failed enrollment.
+func enrollAdvice(err error) string {
+	var se *station.CardStateError
+	var ae *card.AuthError
+	switch {
+	case errors.As(err, &se):
+		return "Use another card, or renew or reset this one on the Cards screen."
+	case errors.Is(err, station.ErrNotSignedIn):
+		return "Sign in on the Officer screen, then enroll again."
+	case errors.Is(err, context.Canceled):
+		return "Cancelled: nothing issued was kept. Enroll again to start over."
+	case errors.Is(err, card.ErrCardRemoved):
+		return "The card left the reader: put it back and enroll again (it starts over)."
+	case errors.As(err, &ae):
+		return pinErrText(err)
+	case errors.Is(err, card.ErrWeakPIN):
+		return "Choose another PIN."
+	}
+	return "Certificates issued in this attempt were revoked; fix the cause and enroll again."
+}
