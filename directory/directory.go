@@ -194,18 +194,7 @@ func (s *Store) IsMember(ctx context.Context, group, member string) (bool, error
 		if err != nil {
 			return err
 		}
-		env := &evalEnv{lookup: func(norm string) *Entry {
-			d, err := ParseDN(norm)
-			if err != nil {
-				return nil
-			}
-			id, err := s.resolveID(tx, d)
-			if err != nil {
-				return nil
-			}
-			e, _ := s.loadEntry(tx, id, nil)
-			return e
-		}}
+		env := &evalEnv{lookup: func(norm string) *Entry { return s.entryByNormDN(tx, norm, nil) }}
 		ok = inChain(e, attrByCanonical["memberOf"], MustNorm(g.DN), env) == triTrue
 		return nil
 	})

@@ -1067,6 +1067,21 @@ func (s *Store) Search(ctx context.Context, req SearchRequest, fn func(*Entry) e
 	return res, nil
 }
 
+// entryByNormDN loads the entry a normalized DN names, or nil: the lookup
+// filters use to follow DN-valued attributes (memberOf chains).
+func (s *Store) entryByNormDN(tx *bolt.Tx, norm string, cache dnCache) *Entry {
+	d, err := ParseDN(norm)
+	if err != nil {
+		return nil
+	}
+	id, err := s.resolveID(tx, d)
+	if err != nil {
+		return nil
+	}
+	e, _ := s.loadEntry(tx, id, cache)
+	return e
+}
+
 // evalChunk loads candidates and keeps those that match the filter.
 func (s *Store) evalChunk(tx *bolt.Tx, chunk []uint64, baseID uint64, req SearchRequest, f *Filter, gen uint64) ([]*Entry, error) {
 	var matched []*Entry
@@ -1075,19 +1090,10 @@ func (s *Store) evalChunk(tx *bolt.Tx, chunk []uint64, baseID uint64, req Search
 		canRead: req.CanRead,
 		virtual: func(e *Entry, t *AttributeType) [][]byte { return s.virtualValues(tx, e, t) },
 		lookup: func(norm string) *Entry {
-			d, err := ParseDN(norm)
-			if err != nil {
-				return nil
-			}
-			id, err := s.resolveID(tx, d)
-			if err != nil {
-				return nil
-			}
 			if cache == nil {
 				cache = dnCache{}
 			}
-			e, _ := s.loadEntry(tx, id, cache)
-			return e
+			return s.entryByNormDN(tx, norm, cache)
 		},
 	}
 	id2e := tx.Bucket(bucketID2Entry)

@@ -584,18 +584,7 @@ func (s *Store) IsAdmin(dn string) bool {
 		if err != nil {
 			return nil
 		}
-		env := &evalEnv{lookup: func(norm string) *Entry {
-			d, err := ParseDN(norm)
-			if err != nil {
-				return nil
-			}
-			id, err := s.resolveID(tx, d)
-			if err != nil {
-				return nil
-			}
-			e, _ := s.loadEntry(tx, id, nil)
-			return e
-		}}
+		env := &evalEnv{lookup: func(norm string) *Entry { return s.entryByNormDN(tx, norm, nil) }}
 		ok = inChain(e, attrByCanonical["memberOf"], admins, env) == triTrue
 		return nil
 	})
