@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -181,23 +179,7 @@ func TestServe(t *testing.T) {
 	must(t, 0, run(t, "", "init", "--domain", "example.test", "--no-passphrase", "--dir", dir))
 	must(t, 0, run(t, "", "ca", "crl", "--dir", dir))
 	must(t, 0, run(t, "", "user", "add", "alice", "--mail", "alice@example.test", "--dir", dir))
-	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--kdc", "127.0.0.1:0")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addrs := map[string]string{}
-	r := bufio.NewReader(stdout)
-	for len(addrs) < 4 {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("serve printed %v, then %v", addrs, err)
-		}
-		name, addr, _ := strings.Cut(strings.TrimSpace(line), " ")
-		addrs[name] = addr
-	}
+	cmd, addrs, _ := startServe(t, bin, dir, t.TempDir())
 	resp, err := http.Get("http://" + addrs["http"] + "/ca.crl")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -34,27 +32,7 @@ func TestServeHealthAndSignals(t *testing.T) {
 	must(t, 0, run(t, "", "ca", "crl", "--dir", dir))
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--kdc", "127.0.0.1:0")
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			addrs := map[string]string{}
-			r := bufio.NewReader(stdout)
-			for len(addrs) < 4 {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					t.Fatalf("serve printed %v, then %v", addrs, err)
-				}
-				name, addr, _ := strings.Cut(strings.TrimSpace(line), " ")
-				addrs[name] = addr
-			}
+			cmd, addrs, logs := startServe(t, bin, dir, work)
 			resp, err := http.Get("http://" + addrs["http"] + "/health")
 			if err != nil {
 				t.Fatal(err)
@@ -87,12 +65,12 @@ func TestServeHealthAndSignals(t *testing.T) {
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Fatalf("serve exited with %v after %v\n%s", err, sig, stderr.String())
+					t.Fatalf("serve exited with %v after %v\n%s", err, sig, logs.String())
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatalf("serve did not stop on %v", sig)
 			}
-			log := stderr.String()
+			log := logs.String()
 			for _, want := range []string{"msg=ready", "kdc_udp=" + addrs["kdc"], "msg=\"services stopped\"", "msg=\"databases closed\""} {
 				if !strings.Contains(log, want) {
 					t.Errorf("log lacks %s:\n%s", want, log)
