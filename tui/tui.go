@@ -37,6 +37,10 @@ type Options struct {
 	// LocalCards are cards held in this process (the demo's virtual
 	// cards), offered for enrollment beside the PC/SC readers.
 	LocalCards []LocalCard
+	// DemoOfficerPIN, in the demo, is the demo officer card's PIN: a
+	// published demo value, shown beside that card on the Officer screen so
+	// that a newcomer can sign in guided by the screen alone.
+	DemoOfficerPIN string
 }
 
 // component is one screen (or a part of one): a model that can be sized
@@ -112,7 +116,7 @@ func New(opts Options) (*Model, error) {
 		{"Home", newHome(b, st, opts.Serve != nil)},
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
-		{"Officer", newSignIn(b, st)},
+		{"Officer", newSignIn(b, st, opts.DemoOfficerPIN)},
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 		{"Cards", newCards(b, st, opts.LocalCards)},
 		{"Audit", newAudit(b, st)},
