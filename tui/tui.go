@@ -39,7 +39,8 @@ type Options struct {
 	LocalCards []LocalCard
 	// DemoOfficerPIN, in the demo, is the demo officer card's PIN: a
 	// published demo value, shown beside that card on the Officer screen so
-	// that a newcomer can sign in guided by the screen alone.
+	// that a newcomer can sign in guided by the screen alone; set, Home
+	// also shows the way through the demo.
 	DemoOfficerPIN string
 }
 
@@ -113,7 +114,7 @@ func New(opts Options) (*Model, error) {
 	m.lastInput = time.Now()
 	m.help.Styles = st.Help
 	m.screens = []screen{
-		{"Home", newHome(b, st, opts.Serve != nil)},
+		{"Home", newHome(b, st, opts.Serve != nil, opts.LocalCards, opts.DemoOfficerPIN != "")},
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
 		{"Officer", newSignIn(b, st, opts.DemoOfficerPIN)},

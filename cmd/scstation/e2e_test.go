@@ -35,7 +35,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	s := tmuxtest.Start(t, tmuxtest.Options{Width: 80, Height: 24, NoColor: true,
 		Env: []string{"PCSCLITE_CSOCK_NAME=" + filepath.Join(t.TempDir(), "no-pcscd"), "HOME=" + t.TempDir()}},
 		bin, "demo", "--dir", dir, "--idle-lock", "0")
-	s.WaitFor(e2eWait, "1 Home", "Officer", "kdc", "listening on")
+	// Home shows the way: Officer, Enroll, Logon.
+	s.WaitFor(e2eWait, "Demo: 4 Officer sign in · 5 Enroll alice · 8 Logon", "blank-1", "kdc", "listening on")
 
 	// Sign in: the Officer screen names the card and the demo's PIN.
 	s.SendKeys("4")
