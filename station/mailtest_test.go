@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scstation/scstation/card/cardtest"
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/pki"
@@ -138,4 +139,31 @@ func TestMailTestFailures(t *testing.T) {
 		_, err := runMailTest(t, st, full, alicePIN)
 		check(t, err, "signing certificate", "certificate revoked on ", true)
 	})
+}
+
+// TestMailTestPCSC runs the mail self-test on a card in a real pcscd
+// (vpcd) reader, as the diagnostics screen does for a card holder's card.
+func TestMailTestPCSC(t *testing.T) {
+	st := demoStation(t)
+	vs, err := virtual.NewState(5301)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := cardtest.Attach(t, virtual.New(vs, ""))
+	if _, err := st.Enroll(context.Background(), EnrollRequest{User: "alice", Reader: reader, PIN: alicePIN,
+		Templates: []string{"smartcard-logon", "smime-signing", "smime-encryption"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := st.MailTest(context.Background(), CardRef{Reader: reader}, alicePIN, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.Steps); n != 7 {
+		t.Fatalf("%d steps: %+v", n, rep.Steps)
+	}
+	_, err = st.MailTest(context.Background(), CardRef{Reader: reader}, "97531864", nil)
+	var me *MailTestError
+	if !errors.As(err, &me) || me.Step != "PIN" || me.Reason != "wrong PIN — 2 tries left" {
+		t.Fatalf("wrong PIN through PC/SC: %v", err)
+	}
 }
