@@ -20,7 +20,7 @@ const e2eWait = 60 * time.Second
 // the officer with the PIN the screen gives → enroll alice on a blank
 // virtual card (logon, signing and encryption certificates) → the logon
 // test passes → the mail test passes → revoke alice's card → the logon
-// test fails, revoked.
+// test fails, revoked, and so does the mail test.
 func TestDemoEndToEnd(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	dir := filepath.Join(t.TempDir(), "demo")
@@ -30,9 +30,12 @@ func TestDemoEndToEnd(t *testing.T) {
 	freeServicePorts(t, dir)
 
 	// No PC/SC: the demo's in-process virtual cards only, whatever
-	// pcscd runs on this machine.
+	// pcscd runs on this machine (libpcsclite finds pcscd's socket through
+	// PCSCLITE_CSOCK_NAME). A race (with -race) stops the station, and the
+	// next wait fails with the report on the screen.
 	s := tmuxtest.Start(t, tmuxtest.Options{Width: 80, Height: 24, NoColor: true,
-		Env: []string{"PCSCLITE_CSOCK_NAME=" + filepath.Join(t.TempDir(), "no-pcscd"), "HOME=" + t.TempDir()}},
+		Env: []string{"PCSCLITE_CSOCK_NAME=" + filepath.Join(t.TempDir(), "no-pcscd"), "HOME=" + t.TempDir(),
+			"GORACE=halt_on_error=1"}},
 		bin, "demo", "--dir", dir, "--idle-lock", "0")
 	// Home shows the way: Officer, Enroll, Logon.
 	s.WaitFor(e2eWait, "Demo: 4 Officer sign in · 5 Enroll alice · 8 Logon", "blank-1", "kdc", "listening on")
@@ -120,6 +123,13 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("the failed logon test does not say the certificate is revoked:\n%s", screen)
 	}
 	t.Logf("the logon test after the revocation:\n%s", screen)
+
+	// And the mail test refuses the revoked signing certificate.
+	s.SendKeys("C-t")
+	s.WaitFor(e2eWait, "Mail test")
+	s.Type(pin)
+	s.SendKeys("Enter")
+	s.WaitForRegexp(e2eWait, regexp.MustCompile(`✗ signing certificate: certificate revoked on \d{4}-\d{2}-\d{2}`))
 }
 
 // freeServicePorts points the demo's embedded services at free loopback
