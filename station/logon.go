@@ -1,6 +1,7 @@
 package station
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/kdc"
+	"github.com/scstation/scstation/pki"
 )
 
 // LogonOptions describe one smart-card (or key file) logon: who, against
@@ -56,6 +58,10 @@ type LogonOptions struct {
 
 	// pinFailed, set by Station.Logon, audits a PIN the card refuses.
 	pinFailed func(p *card.PIV, err error) error
+	// revokedOn, set by Station.Logon, says when and why the station's CA
+	// revoked cert, so that a refusal for revocation can say so (the KDC
+	// tells the client only "certificate revoked").
+	revokedOn func(cert *x509.Certificate) (time.Time, string, bool)
 }
 
 // LogonStep is one step of a logon and how long it took.
@@ -92,6 +98,13 @@ func Logon(ctx context.Context, opts LogonOptions) (*LogonReport, error) {
 	l := &logon{opts: opts, report: &LogonReport{}, start: time.Now()}
 	err := l.run(ctx)
 	l.report.Total = time.Since(l.start)
+	var le *LogonError
+	var re *kdc.RemoteError
+	if opts.revokedOn != nil && l.cert != nil && errors.As(err, &le) && errors.As(err, &re) && re.Code == kdc.ErrRevokedCertificate {
+		if when, why, ok := opts.revokedOn(l.cert); ok {
+			le.Reason = fmt.Sprintf("certificate revoked on %s (%s); the KDC refused it (%s)", when.UTC().Format(time.DateOnly), why, kdc.ErrorName(re.Code))
+		}
+	}
 	return l.report, err
 }
 
@@ -100,6 +113,7 @@ type logon struct {
 	report *LogonReport
 	start  time.Time
 	last   time.Time
+	cert   *x509.Certificate // the client certificate, once known
 }
 
 func (l *logon) step(name, detail string) {
@@ -166,6 +180,7 @@ func (l *logon) run(ctx context.Context) error {
 	if cert == nil || key == nil {
 		return envErr("identity", errors.New("no card reader and no certificate and key"))
 	}
+	l.cert = cert
 	if publicKeyMode {
 		if _, ok := key.(crypto.Decrypter); !ok {
 			return envErr("identity", errors.New("public-key (rsa) mode needs a key that can decrypt (an RSA key)"))
@@ -309,7 +324,22 @@ func (s *Station) Logon(ctx context.Context, opts LogonOptions) (*LogonReport, e
 		}
 		opts.pinFailed = func(p *card.PIV, err error) error { return s.PINFailed(p, opts.Reader, during, err) }
 	}
+	opts.revokedOn = s.revokedOn
 	return Logon(ctx, opts)
+}
+
+// revokedOn looks cert up in the CA database: when and why it was revoked,
+// if this station's CA issued it and revoked it.
+func (s *Station) revokedOn(cert *x509.Certificate) (time.Time, string, bool) {
+	db, err := s.CADB()
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	rec, err := db.Get(cert.SerialNumber)
+	if err != nil || !bytes.Equal(rec.DER, cert.Raw) || rec.Status == pki.StatusValid {
+		return time.Time{}, "", false
+	}
+	return rec.RevokedAt, rec.Reason.String(), true
 }
 
 // logonName splits user into the name to send and whether it is an

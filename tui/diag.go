@@ -22,7 +22,8 @@ import (
 // diagScreen is the PIN logon test, for card holders (no officer needed):
 // the card's PIN, its logon certificate, then a PKINIT logon against the
 // station's KDC, each step with its time, and on failure the reason in
-// plain words.
+// plain words. ctrl+t switches to the mail test (mailScreen), which it
+// holds.
 type diagScreen struct {
 	b      *backend
 	s      *Styles
@@ -43,10 +44,13 @@ type diagScreen struct {
 	steps   []station.LogonStep
 	ok      bool
 	fail    string // the failed step and why
+
+	mail     *mailScreen
+	mailMode bool // the mail test is shown
 }
 
 type diagKeys struct {
-	Up, Down, Next, Run key.Binding
+	Up, Down, Next, Run, Switch key.Binding
 }
 
 type (
@@ -66,7 +70,10 @@ func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
 		Down: key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
 		Next: key.NewBinding(key.WithKeys("shift+down", "ctrl+n"), key.WithHelp("ctrl+n", "user/PIN")),
 		Run:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test the logon")),
+		// ctrl+t: the screen takes printable keys (user, PIN).
+		Switch: key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "logon test / mail test")),
 	}}
+	d.mail = newMail(b, s, local)
 	d.user = textinput.New()
 	d.user.Prompt = "user: "
 	d.user.CharLimit = 64
@@ -83,9 +90,14 @@ func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
 	return d
 }
 
-func (d *diagScreen) Init() tea.Cmd { return d.user.Focus() }
+func (d *diagScreen) Init() tea.Cmd { return tea.Batch(d.user.Focus(), d.mail.Init()) }
 
-func (d *diagScreen) Capturing() bool { return !d.running }
+func (d *diagScreen) Capturing() bool {
+	if d.mailMode {
+		return d.mail.Capturing()
+	}
+	return !d.running
+}
 
 func (d *diagScreen) choices() []string {
 	var out []string
@@ -97,7 +109,10 @@ func (d *diagScreen) choices() []string {
 
 func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case mailStepMsg, mailDoneMsg:
+		return d.mail.Update(msg)
 	case readerEventMsg:
+		d.mail.Update(msg)
 		switch msg.Kind {
 		case card.CardInserted:
 			d.present[msg.Reader] = true
@@ -121,7 +136,15 @@ func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
 			d.spin, cmd = d.spin.Update(msg)
 			return cmd
 		}
+		return d.mail.Update(msg)
 	case tea.KeyPressMsg:
+		if key.Matches(msg, d.keys.Switch) && !d.running && !d.mail.running {
+			d.mailMode = !d.mailMode
+			return nil
+		}
+		if d.mailMode {
+			return d.mail.Update(msg)
+		}
 		return d.key(msg)
 	}
 	return nil
@@ -261,20 +284,32 @@ func logonTest(st *station.Station, local []LocalCard, reader, user, pin, addr s
 	return true, ""
 }
 
-func (d *diagScreen) SetSize(w, h int) { d.width, d.height = w, h }
+func (d *diagScreen) SetSize(w, h int) {
+	d.width, d.height = w, h
+	d.mail.SetSize(w, h)
+}
 
 func (d *diagScreen) ShortHelp() []key.Binding {
+	if d.mailMode {
+		return d.mail.ShortHelp()
+	}
 	return []key.Binding{d.keys.Up, d.keys.Down, d.keys.Run}
 }
 
 func (d *diagScreen) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{d.keys.Up, d.keys.Down, d.keys.Next, d.keys.Run}}
+	if d.mailMode {
+		return [][]key.Binding{append(d.mail.FullHelp()[0], d.keys.Switch)}
+	}
+	return [][]key.Binding{{d.keys.Up, d.keys.Down, d.keys.Next, d.keys.Run, d.keys.Switch}}
 }
 
 func (d *diagScreen) View() string {
+	if d.mailMode {
+		return d.mail.View()
+	}
 	var b strings.Builder
 	line := func(s string) { b.WriteString(s + "\n") }
-	line(d.s.Heading.Render("PIN logon test") + d.s.Muted.Render("  for card holders: no officer needed"))
+	line(d.s.Heading.Render("PIN logon test") + d.s.Muted.Render("  for card holders: no officer needed · ctrl+t mail test"))
 	cards := d.choices()
 	if len(cards) == 0 {
 		line("  " + d.s.Muted.Render("no card: insert the card to test"))

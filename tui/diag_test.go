@@ -40,5 +40,5 @@ func TestLogonDiagnostics(t *testing.T) {
 	}
 	h.typ("246813")
 	h.key(tea.KeyEnter)
-	h.waitFor("✗", "certificate revoked")
+	h.waitFor("✗", "certificate revoked on ")
 }

@@ -38,6 +38,11 @@ type home struct {
 
 	officer *officerMsg
 
+	// local are the cards held in process (the demo's virtual cards);
+	// demo shows a newcomer the way through the demo.
+	local []LocalCard
+	demo  bool
+
 	refresh key.Binding
 }
 
@@ -62,9 +67,9 @@ type caStatusMsg struct {
 	err error
 }
 
-func newHome(b *backend, s *Styles, serving bool) *home {
+func newHome(b *backend, s *Styles, serving bool, local []LocalCard, demo bool) *home {
 	return &home{
-		b: b, s: s, serving: serving, present: map[string]bool{},
+		b: b, s: s, serving: serving, present: map[string]bool{}, local: local, demo: demo,
 		refresh: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh")),
 	}
 }
@@ -185,7 +190,14 @@ func (h *home) View() string {
 	var b strings.Builder
 	line := func(s string) { b.WriteString(s + "\n") }
 
+	if h.demo {
+		line(h.s.Key.Render("Demo:") + " 4 Officer sign in · 5 Enroll alice · 8 Logon test logon and mail")
+		line("")
+	}
 	line(h.s.Heading.Render("Readers and cards"))
+	for _, l := range h.local {
+		line(h.row(strings.TrimPrefix(l.Name, "virtual card "), h.s.OK.Render("virtual card in this process")))
+	}
 	switch {
 	case h.watchErr != nil:
 		line("  " + h.s.Error.Render(errText(h.watchErr)))

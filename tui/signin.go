@@ -48,6 +48,7 @@ type signIn struct {
 	err     error
 	officer *officerMsg
 	locked  string // why the station locked, shown until the next sign-in
+	demoPIN string // the demo officer card's PIN (Options.DemoOfficerPIN)
 }
 
 type signInKeys struct {
@@ -67,8 +68,8 @@ type (
 	idleTickMsg struct{}
 )
 
-func newSignIn(b *backend, s *Styles) *signIn {
-	si := &signIn{b: b, s: s, present: map[string]bool{}, keys: signInKeys{
+func newSignIn(b *backend, s *Styles, demoPIN string) *signIn {
+	si := &signIn{b: b, s: s, demoPIN: demoPIN, present: map[string]bool{}, keys: signInKeys{
 		Up:     key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
 		Down:   key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
 		SignIn: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "sign in")),
@@ -271,6 +272,9 @@ func (si *signIn) View() string {
 			label = si.s.Key.Render(label)
 		}
 		line("  " + mark + label)
+	}
+	if si.demoPIN != "" && slices.Contains(si.virtuals, station.DemoOfficer) {
+		line("  " + si.s.Muted.Render("demo: the officer card's PIN is "+si.demoPIN))
 	}
 	line("")
 	line("  " + si.pin.View())

@@ -128,3 +128,18 @@ func TestLockKey(t *testing.T) {
 		t.Errorf("still signed in: %v", err)
 	}
 }
+
+// TestSignInDemoHint: in the demo, the Officer screen tells a newcomer the
+// demo officer card's PIN; elsewhere it does not.
+func TestSignInDemoHint(t *testing.T) {
+	st := demoStation(t)
+	h := startWith(t, Options{Station: st, DemoOfficerPIN: station.DemoOfficerPIN})
+	h.key('4')
+	h.waitFor("virtual card of officer", "demo: the officer card's PIN is "+station.DemoOfficerPIN)
+
+	h2 := start(t, st, false)
+	h2.key('4')
+	if s := h2.waitFor("virtual card of officer"); strings.Contains(s, station.DemoOfficerPIN) {
+		t.Errorf("the PIN is shown outside the demo:\n%s", s)
+	}
+}

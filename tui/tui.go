@@ -37,6 +37,11 @@ type Options struct {
 	// LocalCards are cards held in this process (the demo's virtual
 	// cards), offered for enrollment beside the PC/SC readers.
 	LocalCards []LocalCard
+	// DemoOfficerPIN, in the demo, is the demo officer card's PIN: a
+	// published demo value, shown beside that card on the Officer screen so
+	// that a newcomer can sign in guided by the screen alone; set, Home
+	// also shows the way through the demo.
+	DemoOfficerPIN string
 }
 
 // component is one screen (or a part of one): a model that can be sized
@@ -109,10 +114,10 @@ func New(opts Options) (*Model, error) {
 	m.lastInput = time.Now()
 	m.help.Styles = st.Help
 	m.screens = []screen{
-		{"Home", newHome(b, st, opts.Serve != nil)},
+		{"Home", newHome(b, st, opts.Serve != nil, opts.LocalCards, opts.DemoOfficerPIN != "")},
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
-		{"Officer", newSignIn(b, st)},
+		{"Officer", newSignIn(b, st, opts.DemoOfficerPIN)},
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 		{"Cards", newCards(b, st, opts.LocalCards)},
 		{"Audit", newAudit(b, st)},

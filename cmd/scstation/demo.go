@@ -49,6 +49,7 @@ unless --no-tui, which only describes the demo.`,
 				if f.local, err = demoCards(st); err != nil {
 					return err
 				}
+				f.demoPIN = station.DemoOfficerPIN
 				return a.runTUI(cmd.Context(), st, f)
 			}
 			out := cmd.OutOrStdout()

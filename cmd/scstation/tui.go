@@ -40,6 +40,8 @@ type tuiFlags struct {
 	idleLock   time.Duration
 	// local are cards held in process (the demo's blank cards).
 	local []tui.LocalCard
+	// demoPIN is the demo officer's PIN, shown to a newcomer.
+	demoPIN string
 }
 
 func (f *tuiFlags) register(fs *pflag.FlagSet) {
@@ -95,7 +97,7 @@ func (a *app) runTUI(ctx context.Context, st *station.Station, tf tuiFlags) erro
 	if idle == 0 {
 		idle = -1 // never
 	}
-	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != "", IdleLock: idle, LocalCards: tf.local}
+	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != "", IdleLock: idle, LocalCards: tf.local, DemoOfficerPIN: tf.demoPIN}
 	noServices := tf.noServices
 	if !noServices {
 		svc := st.Config.Services

@@ -1,0 +1,17 @@
+package tui
+
+import (
+	"testing"
+
+	"github.com/scstation/scstation/station"
+)
+
+// TestHomeDemoGolden: in the demo, Home lists the in-process virtual cards
+// and shows a newcomer the way through (sign in, enroll, test).
+func TestHomeDemoGolden(t *testing.T) {
+	st := demoStation(t)
+	b1, _ := blankCard(t, "blank-1", 20261127)
+	b2, _ := blankCard(t, "blank-2", 20261128)
+	h := startWith(t, Options{Station: st, LocalCards: []LocalCard{b1, b2}, DemoOfficerPIN: station.DemoOfficerPIN})
+	h.golden("Demo: 4 Officer sign in", "blank-1", "blank-2", "not signed in", "not published yet")
+}
