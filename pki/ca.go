@@ -84,6 +84,8 @@ type CA struct {
 	// every user certificate, so built once.
 	dcRDNs   []byte
 	dcString string
+	// writer encodes and signs the certificates (tbs.go).
+	writer *certWriter
 }
 
 // New checks the configuration (the key matches the certificate, the chain
@@ -114,6 +116,10 @@ func New(cfg Config) (*CA, error) {
 	}
 	ca := &CA{cfg: cfg, cert: cert, templates: cfg.Templates}
 	if err := ca.buildDCs(); err != nil {
+		return nil, err
+	}
+	var err error
+	if ca.writer, err = newCertWriter(cfg.Signer, cert, cfg.CRLURL, cfg.IssuerURL); err != nil {
 		return nil, err
 	}
 	ca.roots, ca.inters = x509.NewCertPool(), x509.NewCertPool()
@@ -223,6 +229,35 @@ func refuse(format string, args ...any) error {
 // certificate, records it durably, and only then returns it (and publishes
 // it, when the template says so).
 func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
+	p, err := ca.prepare(ctx, ir)
+	if err != nil {
+		return nil, err
+	}
+	rec, cert, err := ca.signAndRecord(p.tmpl, p.pub, p.rec)
+	if err != nil {
+		return nil, err
+	}
+	out := &Issued{Certificate: cert, Chain: append([]*x509.Certificate{cert}, ca.cfg.Chain...), Record: rec}
+	if p.template.Publish && ca.cfg.Publisher != nil && p.user != nil {
+		if err := ca.cfg.Publisher.Publish(ctx, p.user, rec); err != nil {
+			out.PublishErr = fmt.Errorf("pki: certificate %x issued but not published: %w", rec.Serial, err)
+		}
+	}
+	return out, nil
+}
+
+// prepared is a checked request, ready to be signed.
+type prepared struct {
+	template *Template
+	user     *User // nil for host templates
+	tmpl     *x509.Certificate
+	pub      crypto.PublicKey
+	rec      *Record
+}
+
+// prepare checks a request against the template and the CA's rules and
+// builds the certificate template and the record, all but the serial.
+func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 	t, err := ca.Template(ir.Template)
 	if err != nil {
 		return nil, err
@@ -317,58 +352,79 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	if ca.cfg.IssuerURL != "" {
 		tmpl.IssuingCertificateURL = []string{ca.cfg.IssuerURL}
 	}
-	rec, cert, err := ca.signAndRecord(tmpl, req.CSR.PublicKey, &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now})
-	if err != nil {
-		return nil, err
-	}
-	out := &Issued{Certificate: cert, Chain: append([]*x509.Certificate{cert}, ca.cfg.Chain...), Record: rec}
-	if t.Publish && ca.cfg.Publisher != nil && user != nil {
-		if err := ca.cfg.Publisher.Publish(ctx, user, rec); err != nil {
-			out.PublishErr = fmt.Errorf("pki: certificate %x issued but not published: %w", rec.Serial, err)
-		}
-	}
-	return out, nil
+	return &prepared{
+		template: t, user: user, tmpl: tmpl, pub: req.CSR.PublicKey,
+		rec: &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now},
+	}, nil
 }
 
 // signAndRecord signs the certificate with a fresh random serial and records
-// rec with it (rec gets the serial, DER, validity and status).
-// x509.CreateCertificate checks the signature against the CA key, so a
-// faulty signer (a glitching card) cannot hand out a bad certificate. A
-// serial that collides with a recorded one is never reused: the certificate
-// is signed again with a new one.
+// rec with it (rec gets the serial, DER, validity and status). A serial
+// that collides with a recorded one is never reused: the certificate is
+// signed again with a new one.
 //
-// The new certificate is parsed while its record is being committed (the
-// parse fills the CPUs during the fsync). Before recording, a cheap check
-// that the DER is one Certificate SEQUENCE stands in; if the full parse
-// then fails, the recorded certificate, never handed out, is revoked.
+// The signature is checked against the CA key, as x509.CreateCertificate
+// does, so that a faulty signer (a glitching card or HSM) cannot hand out a
+// bad certificate. An RSA signature is checked before anything is written:
+// one faulty RSA-CRT signature reveals the CA key (Boneh, DeMillo and
+// Lipton), so it must not reach even the database. A faulty ECDSA
+// signature made with a fresh random nonce gives no such shortcut to the
+// key, and checking one costs more than a third of an issuance, so it is
+// checked while the record is being committed, on CPU time the fsync would
+// leave idle; if it fails, the recorded certificate, never handed out, is
+// revoked. The *x509.Certificate is made in that time too (certificateOf);
+// if that fails, the same happens. Before recording, a cheap check that the DER is
+// one Certificate SEQUENCE stands in for both.
 func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *Record) (*Record, *x509.Certificate, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, nil, refuse("subject key: %v", err)
+	}
+	_, checkFirst := ca.writer.signer.Public().(*rsa.PublicKey)
 	for range 3 {
 		serial, err := randomSerial()
 		if err != nil {
 			return nil, nil, err
 		}
 		tmpl.SerialNumber = serial
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.cfg.Signer)
+		tbs, err := ca.writer.tbsCertificate(tmpl, spki)
 		if err != nil {
-			return nil, nil, fmt.Errorf("pki: signing: %w", err)
+			return nil, nil, err
+		}
+		der, sig, err := ca.writer.sign(tbs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if checkFirst {
+			if err := ca.writer.verify(tbs, sig); err != nil {
+				return nil, nil, err
+			}
 		}
 		if err := checkCertificateFrame(der); err != nil {
 			return nil, nil, fmt.Errorf("pki: the CA produced a malformed certificate: %w", err)
 		}
-		// CreateCertificate writes the template's times in UTC, to the
+		// The certificate carries the template's times in UTC, to the
 		// second, as Issue has already made them.
 		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, tmpl.NotBefore.UTC(), tmpl.NotAfter.UTC(), StatusValid
 		done, err := ca.cfg.DB.recordStart(rec)
 		if err != nil {
 			return nil, nil, err
 		}
-		cert, parseErr := x509.ParseCertificate(der)
+		var sigErr error
+		if !checkFirst {
+			sigErr = ca.writer.verify(tbs, sig)
+		}
+		cert, parseErr := ca.writer.certificateOf(der, tmpl, pub)
 		err = <-done
 		if errors.Is(err, ErrSerialExists) {
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if sigErr != nil {
+			_, revErr := ca.cfg.DB.Revoke(serial, ReasonUnspecified, time.Time{})
+			return nil, nil, errors.Join(fmt.Errorf("%w (serial %x, recorded and revoked)", sigErr, serial), revErr)
 		}
 		if parseErr == nil && (!cert.NotBefore.Equal(rec.NotBefore) || !cert.NotAfter.Equal(rec.NotAfter)) {
 			parseErr = errors.New("its validity is not the one recorded")
