@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -233,7 +234,7 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, cert, err := ca.signAndRecord(p.tmpl, p.pub, p.rec)
+	rec, cert, err := ca.signAndRecord(p.tmpl, p.pub, p.spki, p.rec)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +253,7 @@ type prepared struct {
 	user     *User // nil for host templates
 	tmpl     *x509.Certificate
 	pub      crypto.PublicKey
+	spki     []byte // pub as a DER SubjectPublicKeyInfo
 	rec      *Record
 }
 
@@ -331,7 +333,8 @@ func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 	}
 	// RFC 5280 4.2.1.2: end-entity certificates SHOULD carry a subject key
 	// identifier; AD-style X509:<SKI> mappings name certificates by it.
-	tmpl.SubjectKeyId, err = leafKeyID(req.CSR.PublicKey)
+	var spki []byte
+	spki, tmpl.SubjectKeyId, err = subjectKeyInfo(req.CSR.PublicKey)
 	if err != nil {
 		return nil, refuse("%v", err)
 	}
@@ -353,13 +356,13 @@ func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 		tmpl.IssuingCertificateURL = []string{ca.cfg.IssuerURL}
 	}
 	return &prepared{
-		template: t, user: user, tmpl: tmpl, pub: req.CSR.PublicKey,
+		template: t, user: user, tmpl: tmpl, pub: req.CSR.PublicKey, spki: spki,
 		rec: &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now},
 	}, nil
 }
 
-// signAndRecord signs the certificate with a fresh random serial and records
-// rec with it (rec gets the serial, DER, validity and status). A serial
+// signAndRecord signs the certificate for pub (spki in DER) with a fresh
+// random serial and records rec with it (rec gets the serial, DER, validity and status). A serial
 // that collides with a recorded one is never reused: the certificate is
 // signed again with a new one.
 //
@@ -375,11 +378,7 @@ func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 // revoked. The *x509.Certificate is made in that time too (certificateOf);
 // if that fails, the same happens. Before recording, a cheap check that the DER is
 // one Certificate SEQUENCE stands in for both.
-func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *Record) (*Record, *x509.Certificate, error) {
-	spki, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, nil, refuse("subject key: %v", err)
-	}
+func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, spki []byte, rec *Record) (*Record, *x509.Certificate, error) {
 	_, checkFirst := ca.writer.signer.Public().(*rsa.PublicKey)
 	for range 3 {
 		serial, err := randomSerial()
@@ -721,27 +720,51 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && ak.Equal(b)
 }
 
-// leafKeyID is the RFC 5280 method-1 key identifier (SHA-1 of the
-// subjectPublicKey BIT STRING) of a certificate's subject key: for RSA and
-// EC keys the BIT STRING contents crypto/x509 writes, without marshalling
-// and re-parsing the whole SubjectPublicKeyInfo.
-func leafKeyID(pub crypto.PublicKey) ([]byte, error) {
-	var bits []byte
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		bits = x509.MarshalPKCS1PublicKey(k)
-	case *ecdsa.PublicKey:
-		b, err := k.Bytes()
-		if err != nil {
-			return nil, fmt.Errorf("pki: subject key: %w", err)
+// subjectKeyInfo returns the DER SubjectPublicKeyInfo of a certificate's
+// subject key, as crypto/x509 writes it, and its RFC 5280 method-1 key
+// identifier (SHA-1 of the subjectPublicKey BIT STRING contents). For an
+// EC key both come from one encoding of the point: x509.MarshalPKIXPublicKey
+// and the identifier would each encode (and check) it again.
+func subjectKeyInfo(pub crypto.PublicKey) (spki, keyID []byte, err error) {
+	if k, ok := pub.(*ecdsa.PublicKey); ok {
+		var algID []byte
+		switch k.Curve {
+		case elliptic.P256():
+			algID = algIDECP256
+		case elliptic.P384():
+			algID = algIDECP384
+		case elliptic.P521():
+			algID = algIDECP521
 		}
-		bits = b
-	default:
-		return subjectKeyID(pub)
+		if algID != nil {
+			point, err := k.Bytes()
+			if err != nil {
+				return nil, nil, fmt.Errorf("pki: subject key: %w", err)
+			}
+			h := sha1.Sum(point)
+			bits := appendTLV(make([]byte, 0, len(point)+4), 0x03, append([]byte{0}, point...))
+			return appendTLV(make([]byte, 0, len(algID)+len(bits)+4), 0x30, append(slices.Clip(algID), bits...)), h[:], nil
+		}
 	}
-	h := sha1.Sum(bits)
-	return h[:], nil
+	spki, err = x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: subject key: %w", err)
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok {
+		h := sha1.Sum(x509.MarshalPKCS1PublicKey(k))
+		return spki, h[:], nil
+	}
+	keyID, err = subjectKeyID(pub)
+	return spki, keyID, err
 }
+
+// The AlgorithmIdentifiers of EC subject keys: id-ecPublicKey with the
+// named curve.
+var (
+	algIDECP256 = []byte{0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+	algIDECP384 = []byte{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}
+	algIDECP521 = []byte{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}
+)
 
 // subjectKeyID computes the RFC 5280 method-1 key identifier.
 func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {

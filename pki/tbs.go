@@ -12,6 +12,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"time"
@@ -48,6 +49,9 @@ type certWriter struct {
 	aia, crlDP []byte
 	// crlURLs and issuerURLs are what Issue puts in the template for them.
 	crlURLs, issuerURLs []string
+	// issuerName is the issuer as crypto/x509 parses it; nil when
+	// parseSimpleName cannot read it.
+	issuerName *pkix.Name
 }
 
 // Signature algorithm identifiers as crypto/x509 writes them: NULL
@@ -100,6 +104,10 @@ func newCertWriter(signer crypto.Signer, caCert *x509.Certificate, crlURL, issue
 		}
 	default:
 		return nil, fmt.Errorf("pki: CA keys of type %T are not supported", pub)
+	}
+	if rdns, ok := parseSimpleName(w.issuer); ok {
+		w.issuerName = new(pkix.Name)
+		w.issuerName.FillFromRDNSequence(rdns)
 	}
 	if len(caCert.SubjectKeyId) > 0 {
 		w.aki = extensionDER(oidExtAuthorityKeyID, false, func(b *cryptobyte.Builder) {
@@ -221,71 +229,207 @@ func (w *certWriter) tbsCertificate(tmpl *x509.Certificate, spki []byte) ([]byte
 		ekus = append(ekus, oid)
 	}
 	ekus = append(ekus, tmpl.UnknownExtKeyUsage...)
-
-	b := cryptobyte.NewBuilder(make([]byte, 0, 1024))
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
-		b.AddASN1BigInt(tmpl.SerialNumber)
-		b.AddBytes(w.algID)
-		b.AddBytes(w.issuer)
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addASN1Time(b, tmpl.NotBefore)
-			addASN1Time(b, tmpl.NotAfter)
-		})
-		b.AddBytes(subject)
-		b.AddBytes(spki)
-		// The extensions in crypto/x509's order (buildCertExtensions).
-		b.AddASN1(cbasn1.Tag(3).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				if tmpl.KeyUsage != 0 && !extra(oidExtKeyUsage) {
-					addExtension(b, oidExtKeyUsage, true, func(b *cryptobyte.Builder) { addKeyUsage(b, tmpl.KeyUsage) })
-				}
-				if len(ekus) > 0 && !extra(oidExtExtKeyUsage) {
-					addExtension(b, oidExtExtKeyUsage, false, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							for _, oid := range ekus {
-								b.AddASN1ObjectIdentifier(oid)
-							}
-						})
-					})
-				}
-				if tmpl.BasicConstraintsValid && !extra(oidExtBasicConstraints) {
-					addExtension(b, oidExtBasicConstraints, true, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(*cryptobyte.Builder) {})
-					})
-				}
-				if len(tmpl.SubjectKeyId) > 0 && !extra(oidExtSubjectKeyID) {
-					addExtension(b, oidExtSubjectKeyID, false, func(b *cryptobyte.Builder) {
-						b.AddASN1OctetString(tmpl.SubjectKeyId)
-					})
-				}
-				// crypto/x509 leaves the authority key identifier out of
-				// a certificate whose subject is the issuer's.
-				if w.aki != nil && !bytes.Equal(subject, w.issuer) && !extra(oidExtAuthorityKeyID) {
-					b.AddBytes(w.aki)
-				}
-				if !extra(oidExtAIA) {
-					b.AddBytes(w.aia)
-				}
-				if !extra(oidExtCRLDP) {
-					b.AddBytes(w.crlDP)
-				}
-				for _, e := range tmpl.ExtraExtensions {
-					addExtension(b, e.Id, e.Critical, func(b *cryptobyte.Builder) { b.AddBytes(e.Value) })
-				}
-			})
-		})
-	})
-	tbs, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("pki: encoding the certificate: %w", err)
+	size := len(subject) + len(spki) + len(tmpl.SubjectKeyId)
+	for _, e := range tmpl.ExtraExtensions {
+		size += len(e.Value)
 	}
-	return tbs, nil
+	if size > 1<<20 { // derBuf writes lengths of up to three octets
+		return nil, errors.New("pki: the certificate would be larger than 1 MiB")
+	}
+
+	var oidErr error
+	oid := func(id asn1.ObjectIdentifier) []byte {
+		der, err := derOID(id)
+		if err != nil && oidErr == nil {
+			oidErr = err
+		}
+		return der
+	}
+	b := derBuf(make([]byte, 0, 1024))
+	tbs := b.open(0x30)
+	b = append(b, 0xa0, 0x03, 0x02, 0x01, 0x02) // [0] version v3
+	b = appendTLV(b, 0x02, serialBytes(tmpl.SerialNumber))
+	b = append(b, w.algID...)
+	b = append(b, w.issuer...)
+	validity := b.open(0x30)
+	b = appendASN1Time(b, tmpl.NotBefore)
+	b = appendASN1Time(b, tmpl.NotAfter)
+	b.close(validity)
+	b = append(b, subject...)
+	b = append(b, spki...)
+	// The extensions in crypto/x509's order (buildCertExtensions).
+	extsTag := b.open(0xa3)
+	exts := b.open(0x30)
+	if tmpl.KeyUsage != 0 && !extra(oidExtKeyUsage) {
+		e := b.openExtension(derOIDKeyUsage, true)
+		b = appendKeyUsage(b, tmpl.KeyUsage)
+		b.closeExtension(e)
+	}
+	if len(ekus) > 0 && !extra(oidExtExtKeyUsage) {
+		e := b.openExtension(derOIDExtKeyUsage, false)
+		seq := b.open(0x30)
+		for _, id := range ekus {
+			b = append(b, oid(id)...)
+		}
+		b.close(seq)
+		b.closeExtension(e)
+	}
+	if tmpl.BasicConstraintsValid && !extra(oidExtBasicConstraints) {
+		e := b.openExtension(derOIDBasicConstraints, true)
+		b = append(b, 0x30, 0x00)
+		b.closeExtension(e)
+	}
+	if len(tmpl.SubjectKeyId) > 0 && !extra(oidExtSubjectKeyID) {
+		e := b.openExtension(derOIDSubjectKeyID, false)
+		b = appendTLV(b, 0x04, tmpl.SubjectKeyId)
+		b.closeExtension(e)
+	}
+	// crypto/x509 leaves the authority key identifier out of a
+	// certificate whose subject is the issuer's.
+	if w.aki != nil && !bytes.Equal(subject, w.issuer) && !extra(oidExtAuthorityKeyID) {
+		b = append(b, w.aki...)
+	}
+	if !extra(oidExtAIA) {
+		b = append(b, w.aia...)
+	}
+	if !extra(oidExtCRLDP) {
+		b = append(b, w.crlDP...)
+	}
+	for _, x := range tmpl.ExtraExtensions {
+		e := b.openExtension(oid(x.Id), x.Critical)
+		b = append(b, x.Value...)
+		b.closeExtension(e)
+	}
+	b.close(exts)
+	b.close(extsTag)
+	b.close(tbs)
+	if oidErr != nil {
+		return nil, fmt.Errorf("pki: encoding the certificate: %w", oidErr)
+	}
+	return b, nil
 }
 
-// addKeyUsage writes a KeyUsage BIT STRING as encoding/asn1 does for
-// crypto/x509: bit 0 first, trailing zero bits dropped.
-func addKeyUsage(b *cryptobyte.Builder, ku x509.KeyUsage) {
+// derBuf builds DER in one buffer: open appends an identifier octet and
+// room for the longest length this package writes, close writes the
+// minimal length and moves the contents up. Unlike cryptobyte.Builder it
+// allocates nothing per element, which matters at thousands of
+// certificates a second.
+type derBuf []byte
+
+// open starts an element with identifier octet id and returns where its
+// contents begin.
+func (b *derBuf) open(id byte) int {
+	*b = append(*b, id, 0, 0, 0, 0)
+	return len(*b)
+}
+
+// close ends the element whose contents began at start.
+func (b *derBuf) close(start int) {
+	n := len(*b) - start
+	var hdr [5]byte
+	l := appendLength(hdr[:0], n)
+	at := start - 4 // where the length octets go
+	copy((*b)[at:], l)
+	if len(l) < 4 {
+		copy((*b)[at+len(l):], (*b)[start:])
+		*b = (*b)[:len(*b)-(4-len(l))]
+	}
+}
+
+// openExtension starts an Extension with the DER OID id; its extnValue
+// contents follow.
+func (b *derBuf) openExtension(id []byte, critical bool) [2]int {
+	seq := b.open(0x30)
+	*b = append(*b, id...)
+	if critical {
+		*b = append(*b, 0x01, 0x01, 0xff)
+	}
+	return [2]int{seq, b.open(0x04)}
+}
+
+func (b *derBuf) closeExtension(e [2]int) {
+	b.close(e[1])
+	b.close(e[0])
+}
+
+// appendLength appends a DER length (at most four octets follow 0x84,
+// which no certificate reaches).
+func appendLength(dst []byte, n int) []byte {
+	switch {
+	case n < 0x80:
+		return append(dst, byte(n))
+	case n <= 0xff:
+		return append(dst, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(dst, 0x82, byte(n>>8), byte(n))
+	default:
+		return append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// serialBytes is the contents of a positive INTEGER.
+func serialBytes(n *big.Int) []byte {
+	b := make([]byte, 1+(n.BitLen()+7)/8)
+	n.FillBytes(b[1:])
+	if b[1]&0x80 == 0 {
+		b = b[1:]
+	}
+	return b
+}
+
+// DER of the extension OIDs the writer makes.
+var (
+	derOIDKeyUsage         = mustOID(oidExtKeyUsage)
+	derOIDExtKeyUsage      = mustOID(oidExtExtKeyUsage)
+	derOIDBasicConstraints = mustOID(oidExtBasicConstraints)
+	derOIDSubjectKeyID     = mustOID(oidExtSubjectKeyID)
+)
+
+func mustOID(oid asn1.ObjectIdentifier) []byte {
+	der, err := asn1.Marshal(oid)
+	if err != nil {
+		panic(err)
+	}
+	return slices.Clip(der)
+}
+
+// knownOIDs are the OIDs of the extensions and EKUs in the built-in
+// templates, encoded once.
+var knownOIDs = func() (m []struct {
+	oid asn1.ObjectIdentifier
+	der []byte
+}) {
+	add := func(oid asn1.ObjectIdentifier) {
+		m = append(m, struct {
+			oid asn1.ObjectIdentifier
+			der []byte
+		}{cloneOID(oid), mustOID(oid)})
+	}
+	add(OIDExtensionSubjectAltName)
+	add(OIDSIDExtension)
+	for _, name := range slices.Sorted(maps.Keys(ekuNames)) {
+		if e := ekuNames[name]; e.unknown != nil {
+			add(e.unknown)
+		} else {
+			add(oidEKU[e.known])
+		}
+	}
+	return m
+}()
+
+// derOID returns the DER of oid.
+func derOID(oid asn1.ObjectIdentifier) ([]byte, error) {
+	for _, k := range knownOIDs {
+		if k.oid.Equal(oid) {
+			return k.der, nil
+		}
+	}
+	return marshalOID(oid)
+}
+
+// appendKeyUsage appends a KeyUsage BIT STRING as encoding/asn1 writes it
+// for crypto/x509: bit 0 first, trailing zero bits dropped.
+func appendKeyUsage(b []byte, ku x509.KeyUsage) []byte {
 	bits := []byte{reverseBits(byte(ku)), reverseBits(byte(ku >> 8))}
 	if bits[1] == 0 {
 		bits = bits[:1]
@@ -298,10 +442,7 @@ func addKeyUsage(b *cryptobyte.Builder, ku x509.KeyUsage) {
 	if unused == 8 { // only when ku has no bits set in its last byte
 		unused = 0
 	}
-	b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
-		b.AddUint8(uint8(unused))
-		b.AddBytes(bits)
-	})
+	return append(append(b, 0x03, byte(1+len(bits)), byte(unused)), bits...)
 }
 
 func reverseBits(b byte) byte {
@@ -313,15 +454,16 @@ func reverseBits(b byte) byte {
 	return r
 }
 
-// addASN1Time writes t as encoding/asn1 does: UTCTime for 1950 to 2049,
-// GeneralizedTime otherwise, in UTC, to the second.
-func addASN1Time(b *cryptobyte.Builder, t time.Time) {
+// appendASN1Time appends t as encoding/asn1 writes it: UTCTime for 1950
+// to 2049, GeneralizedTime otherwise, in UTC, to the second.
+func appendASN1Time(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	if y := t.Year(); y >= 1950 && y < 2050 {
-		b.AddASN1(cbasn1.UTCTime, func(b *cryptobyte.Builder) { b.AddBytes(t.AppendFormat(nil, "060102150405Z0700")) })
-		return
+		b = append(b, 0x17, 13)
+		return t.AppendFormat(b, "060102150405Z0700")
 	}
-	b.AddASN1(cbasn1.GeneralizedTime, func(b *cryptobyte.Builder) { b.AddBytes(t.AppendFormat(nil, "20060102150405Z0700")) })
+	b = append(b, 0x18, 15)
+	return t.AppendFormat(b, "20060102150405Z0700")
 }
 
 // sign signs tbs with the CA key and returns the Certificate and the
@@ -331,19 +473,15 @@ func (w *certWriter) sign(tbs []byte) (der, sig []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: signing: %w", err)
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(w.algID)+len(sig)+16))
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbs)
-		b.AddBytes(w.algID)
-		b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
-			b.AddUint8(0)
-			b.AddBytes(sig)
-		})
-	})
-	der, err = b.Bytes()
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: encoding the certificate: %w", err)
-	}
+	d := derBuf(make([]byte, 0, len(tbs)+len(w.algID)+len(sig)+16))
+	seq := d.open(0x30)
+	d = append(d, tbs...)
+	d = append(d, w.algID...)
+	bits := d.open(0x03)
+	d = append(append(d, 0), sig...)
+	d.close(bits)
+	d.close(seq)
+	der = d
 	return der, sig, nil
 }
 
@@ -438,11 +576,10 @@ func (w *certWriter) fastCertificate(der []byte, tmpl *x509.Certificate, pub cry
 	}
 	c.Raw, c.RawTBSCertificate, c.RawIssuer, c.RawSubject, c.RawSubjectPublicKeyInfo = raw, tbsRaw, issuer, subject, spki
 	c.Signature = sig.Bytes
-	issuerRDNs, ok := parseSimpleName(issuer)
-	if !ok {
+	if w.issuerName == nil || !bytes.Equal(issuer, w.issuer) {
 		return nil, false
 	}
-	c.Issuer.FillFromRDNSequence(issuerRDNs)
+	c.Issuer = cloneName(w.issuerName)
 	subjectRDNs, ok := parseSimpleName(subject)
 	if !ok {
 		return nil, false
@@ -466,6 +603,9 @@ func (w *certWriter) fastCertificate(der []byte, tmpl *x509.Certificate, pub cry
 		e.Value = value
 		if slices.ContainsFunc(c.Extensions, func(x pkix.Extension) bool { return x.Id.Equal(e.Id) }) {
 			return nil, false // crypto/x509 refuses duplicates
+		}
+		if c.Extensions == nil {
+			c.Extensions = make([]pkix.Extension, 0, 10)
 		}
 		c.Extensions = append(c.Extensions, e)
 		switch {
@@ -505,6 +645,17 @@ func (w *certWriter) fastCertificate(der []byte, tmpl *x509.Certificate, pub cry
 		}
 	}
 	return c, true
+}
+
+// cloneName copies a parsed name, so that certificates do not share one.
+// The attribute values are strings and the types OIDs nobody modifies.
+func cloneName(n *pkix.Name) pkix.Name {
+	c := *n
+	for _, f := range []*[]string{&c.Country, &c.Organization, &c.OrganizationalUnit, &c.Locality, &c.Province, &c.StreetAddress, &c.PostalCode} {
+		*f = slices.Clone(*f)
+	}
+	c.Names, c.ExtraNames = slices.Clone(c.Names), slices.Clone(c.ExtraNames)
+	return c
 }
 
 // fastSAN reads the DNS names and email addresses of a SAN extension as
