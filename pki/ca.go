@@ -362,22 +362,22 @@ func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 }
 
 // signAndRecord signs the certificate for pub (spki in DER) with a fresh
-// random serial and records rec with it (rec gets the serial, DER, validity and status). A serial
-// that collides with a recorded one is never reused: the certificate is
-// signed again with a new one.
+// random serial and records rec with it (rec gets the serial, DER,
+// validity and status). A serial that collides with a recorded one is
+// never reused: the certificate is signed again with a new one.
 //
 // The signature is checked against the CA key, as x509.CreateCertificate
 // does, so that a faulty signer (a glitching card or HSM) cannot hand out a
 // bad certificate. An RSA signature is checked before anything is written:
 // one faulty RSA-CRT signature reveals the CA key (Boneh, DeMillo and
-// Lipton), so it must not reach even the database. A faulty ECDSA
+// Lipton), so it must not reach even the database. One faulty ECDSA
 // signature made with a fresh random nonce gives no such shortcut to the
-// key, and checking one costs more than a third of an issuance, so it is
-// checked while the record is being committed, on CPU time the fsync would
-// leave idle; if it fails, the recorded certificate, never handed out, is
-// revoked. The *x509.Certificate is made in that time too (certificateOf);
-// if that fails, the same happens. Before recording, a cheap check that the DER is
-// one Certificate SEQUENCE stands in for both.
+// key, and checking it costs a P-256 CA more than a third of an issuance,
+// so it is checked while the record is being committed, on CPU time the
+// fsync would leave idle; if it fails, the recorded certificate, never
+// handed out, is revoked. The *x509.Certificate is made in that time too
+// (certificateOf); if that fails, the same happens. Before recording, a
+// cheap check that the DER is one Certificate SEQUENCE stands in for both.
 func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, spki []byte, rec *Record) (*Record, *x509.Certificate, error) {
 	_, checkFirst := ca.writer.signer.Public().(*rsa.PublicKey)
 	for range 3 {
