@@ -178,7 +178,13 @@ func TestCertWriterMatchesCreateCertificate(t *testing.T) {
 // whose lengths need more octets), as FuzzCertWriter does with the fuzzer's
 // inputs.
 func TestCertWriterRandom(t *testing.T) {
-	rng := mrand.New(mrand.NewPCG(1, uint64(time.Now().UnixNano())))
+	seed := uint64(time.Now().UnixNano())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("random inputs from seed %d", seed)
+		}
+	})
+	rng := mrand.New(mrand.NewPCG(1, seed))
 	for _, caAlg := range []KeyAlgorithm{P256, RSA2048} {
 		w := newWriterCA(t, caAlg, nil, rng.IntN(2) == 0)
 		compared := 0
