@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -84,6 +85,8 @@ type CA struct {
 	// every user certificate, so built once.
 	dcRDNs   []byte
 	dcString string
+	// writer encodes and signs the certificates (tbs.go).
+	writer *certWriter
 }
 
 // New checks the configuration (the key matches the certificate, the chain
@@ -114,6 +117,10 @@ func New(cfg Config) (*CA, error) {
 	}
 	ca := &CA{cfg: cfg, cert: cert, templates: cfg.Templates}
 	if err := ca.buildDCs(); err != nil {
+		return nil, err
+	}
+	var err error
+	if ca.writer, err = newCertWriter(cfg.Signer, cert, cfg.CRLURL, cfg.IssuerURL); err != nil {
 		return nil, err
 	}
 	ca.roots, ca.inters = x509.NewCertPool(), x509.NewCertPool()
@@ -223,6 +230,36 @@ func refuse(format string, args ...any) error {
 // certificate, records it durably, and only then returns it (and publishes
 // it, when the template says so).
 func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
+	p, err := ca.prepare(ctx, ir)
+	if err != nil {
+		return nil, err
+	}
+	rec, cert, err := ca.signAndRecord(p.tmpl, p.pub, p.spki, p.rec)
+	if err != nil {
+		return nil, err
+	}
+	out := &Issued{Certificate: cert, Chain: append([]*x509.Certificate{cert}, ca.cfg.Chain...), Record: rec}
+	if p.template.Publish && ca.cfg.Publisher != nil && p.user != nil {
+		if err := ca.cfg.Publisher.Publish(ctx, p.user, rec); err != nil {
+			out.PublishErr = fmt.Errorf("pki: certificate %x issued but not published: %w", rec.Serial, err)
+		}
+	}
+	return out, nil
+}
+
+// prepared is a checked request, ready to be signed.
+type prepared struct {
+	template *Template
+	user     *User // nil for host templates
+	tmpl     *x509.Certificate
+	pub      crypto.PublicKey
+	spki     []byte // pub as a DER SubjectPublicKeyInfo
+	rec      *Record
+}
+
+// prepare checks a request against the template and the CA's rules and
+// builds the certificate template and the record, all but the serial.
+func (ca *CA) prepare(ctx context.Context, ir IssueRequest) (*prepared, error) {
 	t, err := ca.Template(ir.Template)
 	if err != nil {
 		return nil, err
@@ -296,7 +333,8 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	}
 	// RFC 5280 4.2.1.2: end-entity certificates SHOULD carry a subject key
 	// identifier; AD-style X509:<SKI> mappings name certificates by it.
-	tmpl.SubjectKeyId, err = leafKeyID(req.CSR.PublicKey)
+	var spki []byte
+	spki, tmpl.SubjectKeyId, err = subjectKeyInfo(req.CSR.PublicKey)
 	if err != nil {
 		return nil, refuse("%v", err)
 	}
@@ -317,58 +355,75 @@ func (ca *CA) Issue(ctx context.Context, ir IssueRequest) (*Issued, error) {
 	if ca.cfg.IssuerURL != "" {
 		tmpl.IssuingCertificateURL = []string{ca.cfg.IssuerURL}
 	}
-	rec, cert, err := ca.signAndRecord(tmpl, req.CSR.PublicKey, &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now})
-	if err != nil {
-		return nil, err
-	}
-	out := &Issued{Certificate: cert, Chain: append([]*x509.Certificate{cert}, ca.cfg.Chain...), Record: rec}
-	if t.Publish && ca.cfg.Publisher != nil && user != nil {
-		if err := ca.cfg.Publisher.Publish(ctx, user, rec); err != nil {
-			out.PublishErr = fmt.Errorf("pki: certificate %x issued but not published: %w", rec.Serial, err)
-		}
-	}
-	return out, nil
+	return &prepared{
+		template: t, user: user, tmpl: tmpl, pub: req.CSR.PublicKey, spki: spki,
+		rec: &Record{Template: t.Name, User: userName, Agent: agentName, Subject: subject, IssuedAt: now},
+	}, nil
 }
 
-// signAndRecord signs the certificate with a fresh random serial and records
-// rec with it (rec gets the serial, DER, validity and status).
-// x509.CreateCertificate checks the signature against the CA key, so a
-// faulty signer (a glitching card) cannot hand out a bad certificate. A
-// serial that collides with a recorded one is never reused: the certificate
-// is signed again with a new one.
+// signAndRecord signs the certificate for pub (spki in DER) with a fresh
+// random serial and records rec with it (rec gets the serial, DER,
+// validity and status). A serial that collides with a recorded one is
+// never reused: the certificate is signed again with a new one.
 //
-// The new certificate is parsed while its record is being committed (the
-// parse fills the CPUs during the fsync). Before recording, a cheap check
-// that the DER is one Certificate SEQUENCE stands in; if the full parse
-// then fails, the recorded certificate, never handed out, is revoked.
-func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, rec *Record) (*Record, *x509.Certificate, error) {
+// The signature is checked against the CA key, as x509.CreateCertificate
+// does, so that a faulty signer (a glitching card or HSM) cannot hand out a
+// bad certificate. An RSA signature is checked before anything is written:
+// one faulty RSA-CRT signature reveals the CA key (Boneh, DeMillo and
+// Lipton), so it must not reach even the database. One faulty ECDSA
+// signature made with a fresh random nonce gives no such shortcut to the
+// key, and checking it costs a P-256 CA more than a third of an issuance,
+// so it is checked while the record is being committed, on CPU time the
+// fsync would leave idle; if it fails, the recorded certificate, never
+// handed out, is revoked. The *x509.Certificate is made in that time too
+// (certificateOf); if that fails, the same happens. Before recording, a
+// cheap check that the DER is one Certificate SEQUENCE stands in for both.
+func (ca *CA) signAndRecord(tmpl *x509.Certificate, pub crypto.PublicKey, spki []byte, rec *Record) (*Record, *x509.Certificate, error) {
+	_, checkFirst := ca.writer.signer.Public().(*rsa.PublicKey)
 	for range 3 {
 		serial, err := randomSerial()
 		if err != nil {
 			return nil, nil, err
 		}
 		tmpl.SerialNumber = serial
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.cfg.Signer)
+		tbs, err := ca.writer.tbsCertificate(tmpl, spki)
 		if err != nil {
-			return nil, nil, fmt.Errorf("pki: signing: %w", err)
+			return nil, nil, err
+		}
+		der, sig, err := ca.writer.sign(tbs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if checkFirst {
+			if err := ca.writer.verify(tbs, sig); err != nil {
+				return nil, nil, err
+			}
 		}
 		if err := checkCertificateFrame(der); err != nil {
 			return nil, nil, fmt.Errorf("pki: the CA produced a malformed certificate: %w", err)
 		}
-		// CreateCertificate writes the template's times in UTC, to the
+		// The certificate carries the template's times in UTC, to the
 		// second, as Issue has already made them.
 		rec.Serial, rec.DER, rec.NotBefore, rec.NotAfter, rec.Status = serial, der, tmpl.NotBefore.UTC(), tmpl.NotAfter.UTC(), StatusValid
 		done, err := ca.cfg.DB.recordStart(rec)
 		if err != nil {
 			return nil, nil, err
 		}
-		cert, parseErr := x509.ParseCertificate(der)
+		var sigErr error
+		if !checkFirst {
+			sigErr = ca.writer.verify(tbs, sig)
+		}
+		cert, parseErr := ca.writer.certificateOf(der, tmpl, pub)
 		err = <-done
 		if errors.Is(err, ErrSerialExists) {
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if sigErr != nil {
+			_, revErr := ca.cfg.DB.Revoke(serial, ReasonUnspecified, time.Time{})
+			return nil, nil, errors.Join(fmt.Errorf("%w (serial %x, recorded and revoked)", sigErr, serial), revErr)
 		}
 		if parseErr == nil && (!cert.NotBefore.Equal(rec.NotBefore) || !cert.NotAfter.Equal(rec.NotAfter)) {
 			parseErr = errors.New("its validity is not the one recorded")
@@ -665,27 +720,51 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && ak.Equal(b)
 }
 
-// leafKeyID is the RFC 5280 method-1 key identifier (SHA-1 of the
-// subjectPublicKey BIT STRING) of a certificate's subject key: for RSA and
-// EC keys the BIT STRING contents crypto/x509 writes, without marshalling
-// and re-parsing the whole SubjectPublicKeyInfo.
-func leafKeyID(pub crypto.PublicKey) ([]byte, error) {
-	var bits []byte
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		bits = x509.MarshalPKCS1PublicKey(k)
-	case *ecdsa.PublicKey:
-		b, err := k.Bytes()
-		if err != nil {
-			return nil, fmt.Errorf("pki: subject key: %w", err)
+// subjectKeyInfo returns the DER SubjectPublicKeyInfo of a certificate's
+// subject key, as crypto/x509 writes it, and its RFC 5280 method-1 key
+// identifier (SHA-1 of the subjectPublicKey BIT STRING contents). For an
+// EC key both come from one encoding of the point: x509.MarshalPKIXPublicKey
+// and the identifier would each encode (and check) it again.
+func subjectKeyInfo(pub crypto.PublicKey) (spki, keyID []byte, err error) {
+	if k, ok := pub.(*ecdsa.PublicKey); ok {
+		var algID []byte
+		switch k.Curve {
+		case elliptic.P256():
+			algID = algIDECP256
+		case elliptic.P384():
+			algID = algIDECP384
+		case elliptic.P521():
+			algID = algIDECP521
 		}
-		bits = b
-	default:
-		return subjectKeyID(pub)
+		if algID != nil {
+			point, err := k.Bytes()
+			if err != nil {
+				return nil, nil, fmt.Errorf("pki: subject key: %w", err)
+			}
+			h := sha1.Sum(point)
+			bits := appendTLV(make([]byte, 0, len(point)+4), 0x03, append([]byte{0}, point...))
+			return appendTLV(make([]byte, 0, len(algID)+len(bits)+4), 0x30, append(slices.Clip(algID), bits...)), h[:], nil
+		}
 	}
-	h := sha1.Sum(bits)
-	return h[:], nil
+	spki, err = x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: subject key: %w", err)
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok {
+		h := sha1.Sum(x509.MarshalPKCS1PublicKey(k))
+		return spki, h[:], nil
+	}
+	keyID, err = subjectKeyID(pub)
+	return spki, keyID, err
 }
+
+// The AlgorithmIdentifiers of EC subject keys: id-ecPublicKey with the
+// named curve.
+var (
+	algIDECP256 = []byte{0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+	algIDECP384 = []byte{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}
+	algIDECP521 = []byte{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}
+)
 
 // subjectKeyID computes the RFC 5280 method-1 key identifier.
 func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {

@@ -37,7 +37,7 @@ func hasOID(list []asn1.ObjectIdentifier, oid asn1.ObjectIdentifier) bool {
 // TestProfiles issues every built-in template from RSA and EC CAs and checks
 // the profile with Go and with openssl.
 func TestProfiles(t *testing.T) {
-	for _, caAlg := range []pki.KeyAlgorithm{pki.P256, pki.RSA2048} {
+	for _, caAlg := range []pki.KeyAlgorithm{pki.P256, pki.RSA2048, pki.P384} {
 		env := pkitest.New(t, pkitest.Options{KeyAlgorithm: caAlg})
 		alice := env.Users.Add("alice")
 		for _, tc := range []struct {

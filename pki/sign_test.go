@@ -53,8 +53,12 @@ func TestSignAndRecordUnparsable(t *testing.T) {
 			ExtraExtensions: extra,
 		}
 	}
+	spki, err := x509.MarshalPKIXPublicKey(&subjectKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A well-formed one first: recorded valid, returned parsed.
-	rec, cert, err := ca.signAndRecord(tmpl(nil), &subjectKey.PublicKey, &Record{User: "x"})
+	rec, cert, err := ca.signAndRecord(tmpl(nil), &subjectKey.PublicKey, spki, &Record{User: "x"})
 	if err != nil || cert == nil || rec.Status != StatusValid {
 		t.Fatalf("signAndRecord = %v, %v, %v", rec, cert, err)
 	}
@@ -63,7 +67,7 @@ func TestSignAndRecordUnparsable(t *testing.T) {
 	}
 
 	badBasicConstraints := pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Value: []byte{0xff}}
-	rec, cert, err = ca.signAndRecord(tmpl([]pkix.Extension{badBasicConstraints}), &subjectKey.PublicKey, &Record{User: "x"})
+	rec, cert, err = ca.signAndRecord(tmpl([]pkix.Extension{badBasicConstraints}), &subjectKey.PublicKey, spki, &Record{User: "x"})
 	if err == nil || cert != nil || rec != nil {
 		t.Fatalf("signAndRecord of an unparsable certificate = %v, %v, %v", rec, cert, err)
 	}
