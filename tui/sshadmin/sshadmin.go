@@ -20,6 +20,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -65,8 +67,9 @@ type Config struct {
 	Addr string
 	// Station is the open data directory; sessions borrow views of it.
 	Station *station.Station
-	// IdleTimeout ends a connection after this long without traffic,
-	// MaxTimeout after this long in all; 0 means the default, negative
+	// IdleTimeout ends a session after this long without a key press
+	// (and a connection after this long without traffic), MaxTimeout a
+	// connection after this long in all; 0 means the default, negative
 	// none.
 	IdleTimeout, MaxTimeout time.Duration
 	// Log receives the server's log lines (never a secret).
@@ -399,10 +402,15 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 			return
 		}
 		s.log.Info("ssh: login", "actor", actor, "remote", remote)
+		ended := "" // why the server ended the session, if it did
 		defer func() {
 			d := time.Since(start).Round(time.Second)
-			v.Record(audit.Record{Action: "ssh.logout", Outcome: audit.OK, Detail: fmt.Sprintf("key %s from %s after %s", fp, remote, d)})
-			s.log.Info("ssh: logout", "actor", actor, "remote", remote, "after", d)
+			detail := fmt.Sprintf("key %s from %s after %s", fp, remote, d)
+			if ended != "" {
+				detail += ": " + ended
+			}
+			v.Record(audit.Record{Action: "ssh.logout", Outcome: audit.OK, Detail: detail})
+			s.log.Info("ssh: logout", "actor", actor, "remote", remote, "after", d, "ended", ended)
 		}()
 
 		m, err := tui.New(tui.Options{Station: v, Remote: true, NoColor: noColor(sess.Environ())})
@@ -413,12 +421,27 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 		defer m.Close()
 		ctx, cancel := context.WithCancel(sess.Context())
 		defer cancel()
+		// Idle means no key pressed: the screen may keep drawing, and a
+		// client's keepalives are not the administrator at work.
+		var in io.Reader = sess
+		var idled atomic.Bool
+		if idle := s.cfg.IdleTimeout; idle > 0 {
+			timer := time.AfterFunc(idle, func() { idled.Store(true); cancel() })
+			defer timer.Stop()
+			in = readFunc(func(b []byte) (int, error) {
+				n, err := sess.Read(b)
+				if n > 0 {
+					timer.Reset(idle)
+				}
+				return n, err
+			})
+		}
 		w, h := pty.Window.Width, pty.Window.Height
 		if w <= 0 || h <= 0 {
 			// ssh -tt without a terminal reports no size.
 			w, h = 80, 24
 		}
-		p := tea.NewProgram(m, append(wishtea.MakeOptions(sess), tea.WithContext(ctx), tea.WithWindowSize(w, h))...)
+		p := tea.NewProgram(m, append(wishtea.MakeOptions(sess), tea.WithContext(ctx), tea.WithWindowSize(w, h), tea.WithInput(in))...)
 		go func() {
 			for {
 				select {
@@ -433,9 +456,18 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 			s.log.Warn("ssh: session ended with an error", "actor", actor, "err", err)
 		}
 		p.Kill()
+		if idled.Load() {
+			ended = fmt.Sprintf("no key pressed for %s", s.cfg.IdleTimeout)
+			fmt.Fprintf(sess.Stderr(), "\r\nscstation: session closed: %s\r\n", ended)
+		}
 		sess.Exit(0)
 	}
 }
+
+// readFunc is an io.Reader made of a function.
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(b []byte) (int, error) { return f(b) }
 
 // noColor says whether the client sent NO_COLOR (ssh -o SendEnv=NO_COLOR).
 func noColor(env []string) bool {

@@ -48,9 +48,15 @@ func newStation(t *testing.T) *station.Station {
 
 func serve(t *testing.T, st *station.Station) *testServer {
 	t.Helper()
+	return serveWith(t, st, Config{})
+}
+
+func serveWith(t *testing.T, st *station.Station, cfg Config) *testServer {
+	t.Helper()
 	ready := make(chan string, 1)
-	srv, err := New(Config{Addr: "127.0.0.1:0", Station: st, Ready: func(a string) { ready <- a },
-		Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	cfg.Addr, cfg.Station, cfg.Ready = "127.0.0.1:0", st, func(a string) { ready <- a }
+	cfg.Log = slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,6 +403,46 @@ func TestNoPTYRefused(t *testing.T) {
 	}
 	if len(records(t, st, "ssh.login")) != 0 {
 		t.Error("a refused session was audited as a login")
+	}
+}
+
+// TestIdleSessionEnds leaves a session without a key press: the server
+// ends it and says why, on the screen and in the audit log.
+func TestIdleSessionEnds(t *testing.T) {
+	st := newStation(t)
+	k := newKey(t)
+	authorize(t, st, map[string]gossh.Signer{"a": k})
+	ts := serveWith(t, st, Config{IdleTimeout: 300 * time.Millisecond})
+	c, err := ts.dial(t, gossh.PublicKeys(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &output{}
+	sess.Stdout, sess.Stderr = out, out
+	if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "1 CA")
+	ended := make(chan error, 1)
+	go func() { ended <- sess.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("an idle session was not ended")
+	}
+	waitFor(t, out, "session closed: no key pressed for 300ms")
+	ts.stop()
+	recs := records(t, st, "ssh.logout")
+	if len(recs) != 1 || !strings.Contains(recs[0].Detail, "no key pressed") {
+		t.Errorf("logout records %+v", recs)
 	}
 }
 
