@@ -157,6 +157,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Serve(ln) }()
+	s.log.Info("ssh ready", "addr", ln.Addr().String(), "authorized_keys", s.keysPath,
+		"idle_timeout", s.cfg.IdleTimeout, "max_timeout", s.cfg.MaxTimeout)
 	if s.cfg.Ready != nil {
 		s.cfg.Ready(ln.Addr().String())
 	}
