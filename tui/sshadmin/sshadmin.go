@@ -450,7 +450,11 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 				case <-ctx.Done():
 					return
 				case w := <-winch:
-					p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+					// The pty request's size comes here too: a client
+					// that reported none keeps 80×24.
+					if w.Width > 0 && w.Height > 0 {
+						p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+					}
 				}
 			}
 		}()

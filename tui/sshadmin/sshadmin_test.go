@@ -36,7 +36,7 @@ type testServer struct {
 	hostKey gossh.PublicKey
 }
 
-func newStation(t *testing.T) *station.Station {
+func newStation(t testing.TB) *station.Station {
 	t.Helper()
 	st, err := station.Init(filepath.Join(t.TempDir(), "st"), station.InitOptions{Realm: "EXAMPLE.TEST", Domain: "example.test"})
 	if err != nil {
@@ -46,16 +46,18 @@ func newStation(t *testing.T) *station.Station {
 	return st
 }
 
-func serve(t *testing.T, st *station.Station) *testServer {
+func serve(t testing.TB, st *station.Station) *testServer {
 	t.Helper()
 	return serveWith(t, st, Config{})
 }
 
-func serveWith(t *testing.T, st *station.Station, cfg Config) *testServer {
+func serveWith(t testing.TB, st *station.Station, cfg Config) *testServer {
 	t.Helper()
 	ready := make(chan string, 1)
 	cfg.Addr, cfg.Station, cfg.Ready = "127.0.0.1:0", st, func(a string) { ready <- a }
-	cfg.Log = slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func serveWith(t *testing.T, st *station.Station, cfg Config) *testServer {
 }
 
 // tlog sends the server's log to the test's.
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (l tlog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
@@ -254,7 +256,7 @@ func TestUnknownKeyRefused(t *testing.T) {
 
 // sshKeygen makes an ed25519 key pair with ssh-keygen in dir and returns
 // the private key's path and the public key.
-func sshKeygen(t *testing.T, dir, name string) (string, gossh.PublicKey) {
+func sshKeygen(t testing.TB, dir, name string) (string, gossh.PublicKey) {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if out, err := exec.Command(testpeer.Path(t, "ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
