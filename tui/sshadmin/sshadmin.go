@@ -85,8 +85,11 @@ type Server struct {
 	keysPath string
 	srv      *ssh.Server
 	// sessions are running; Serve waits for them so that the station is
-	// not closed under them.
-	sessions sync.WaitGroup
+	// not closed under them. Once closing is set (under sessionsMu) no
+	// session starts.
+	sessionsMu sync.Mutex
+	closing    bool
+	sessions   sync.WaitGroup
 	// warnMissing logs a missing authorized_keys once per change.
 	missingMu     sync.Mutex
 	missingLogged bool
@@ -171,6 +174,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	if errors.Is(cerr, net.ErrClosed) {
 		cerr = nil
 	}
+	s.sessionsMu.Lock()
+	s.closing = true
+	s.sessionsMu.Unlock()
 	s.sessions.Wait()
 	if errors.Is(err, ssh.ErrServerClosed) {
 		err = nil
@@ -363,7 +369,14 @@ func (s *Server) record(r audit.Record) error {
 // session runs the station for one SSH session.
 func (s *Server) session(ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
+		s.sessionsMu.Lock()
+		if s.closing {
+			s.sessionsMu.Unlock()
+			wish.Fatalln(sess, "scstation: the server is stopping")
+			return
+		}
 		s.sessions.Add(1)
+		s.sessionsMu.Unlock()
 		defer s.sessions.Done()
 		remote := sess.RemoteAddr().String()
 		// The key the connection authenticated with, as the SSH layer

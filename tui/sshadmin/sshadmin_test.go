@@ -448,6 +448,38 @@ func TestIdleSessionEnds(t *testing.T) {
 	}
 }
 
+// TestStopEndsSessions stops the server under an open session: the
+// session ends, its logout is recorded, and Serve returns only then (so
+// that serve closes the station after its sessions).
+func TestStopEndsSessions(t *testing.T) {
+	st := newStation(t)
+	k := newKey(t)
+	authorize(t, st, map[string]gossh.Signer{"a": k})
+	ts := serve(t, st)
+	c, err := ts.dial(t, gossh.PublicKeys(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &output{}
+	sess.Stdout, sess.Stderr = out, out
+	if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "1 CA")
+	ts.stop()
+	if recs := records(t, st, "ssh.logout"); len(recs) != 1 {
+		t.Errorf("after the server stopped: logout records %+v", recs)
+	}
+}
+
 func TestHostKeyKept(t *testing.T) {
 	st := newStation(t)
 	k := newKey(t)
