@@ -69,8 +69,8 @@ type Config struct {
 	Station *station.Station
 	// IdleTimeout ends a session after this long without a key press
 	// (and a connection after this long without traffic), MaxTimeout a
-	// connection after this long in all; 0 means the default, negative
-	// none.
+	// session after this long in all (and a connection a minute later);
+	// 0 means the default, negative none.
 	IdleTimeout, MaxTimeout time.Duration
 	// Log receives the server's log lines (never a secret).
 	Log *slog.Logger
@@ -131,7 +131,9 @@ func New(cfg Config) (*Server, error) {
 				srv.IdleTimeout = cfg.IdleTimeout
 			}
 			if cfg.MaxTimeout > 0 {
-				srv.MaxTimeout = cfg.MaxTimeout
+				// The session ends itself at MaxTimeout and says so; the
+				// connection's bound is the backstop.
+				srv.MaxTimeout = cfg.MaxTimeout + time.Minute
 			}
 			return nil
 		},
@@ -439,7 +441,11 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 		// Idle means no key pressed: the screen may keep drawing, and a
 		// client's keepalives are not the administrator at work.
 		var in io.Reader = sess
-		var idled atomic.Bool
+		var idled, expired atomic.Bool
+		if limit := s.cfg.MaxTimeout; limit > 0 {
+			timer := time.AfterFunc(limit, func() { expired.Store(true); cancel() })
+			defer timer.Stop()
+		}
 		if idle := s.cfg.IdleTimeout; idle > 0 {
 			timer := time.AfterFunc(idle, func() { idled.Store(true); cancel() })
 			defer timer.Stop()
@@ -475,8 +481,13 @@ func (s *Server) session(ssh.Handler) ssh.Handler {
 			s.log.Warn("ssh: session ended with an error", "actor", actor, "err", err)
 		}
 		p.Kill()
-		if idled.Load() {
+		switch {
+		case expired.Load():
+			ended = fmt.Sprintf("the maximum session time (%s) is over", s.cfg.MaxTimeout)
+		case idled.Load():
 			ended = fmt.Sprintf("no key pressed for %s", s.cfg.IdleTimeout)
+		}
+		if ended != "" {
 			fmt.Fprintf(sess.Stderr(), "\r\nscstation: session closed: %s\r\n", ended)
 		}
 		sess.Exit(0)

@@ -408,43 +408,54 @@ func TestNoPTYRefused(t *testing.T) {
 	}
 }
 
-// TestIdleSessionEnds leaves a session without a key press: the server
-// ends it and says why, on the screen and in the audit log.
-func TestIdleSessionEnds(t *testing.T) {
-	st := newStation(t)
-	k := newKey(t)
-	authorize(t, st, map[string]gossh.Signer{"a": k})
-	ts := serveWith(t, st, Config{IdleTimeout: 300 * time.Millisecond})
-	c, err := ts.dial(t, gossh.PublicKeys(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &output{}
-	sess.Stdout, sess.Stderr = out, out
-	if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, out, "1 CA")
-	ended := make(chan error, 1)
-	go func() { ended <- sess.Wait() }()
-	select {
-	case <-ended:
-	case <-time.After(30 * time.Second):
-		t.Fatal("an idle session was not ended")
-	}
-	waitFor(t, out, "session closed: no key pressed for 300ms")
-	ts.stop()
-	recs := records(t, st, "ssh.logout")
-	if len(recs) != 1 || !strings.Contains(recs[0].Detail, "no key pressed") {
-		t.Errorf("logout records %+v", recs)
+// TestSessionTimeouts leaves a session without a key press, or open too
+// long: the server ends it and says why, on the screen and in the audit
+// log.
+func TestSessionTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"idle", Config{IdleTimeout: 300 * time.Millisecond}, "no key pressed for 300ms"},
+		{"max", Config{MaxTimeout: 300 * time.Millisecond}, "the maximum session time (300ms) is over"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStation(t)
+			k := newKey(t)
+			authorize(t, st, map[string]gossh.Signer{"a": k})
+			ts := serveWith(t, st, tc.cfg)
+			c, err := ts.dial(t, gossh.PublicKeys(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := &output{}
+			sess.Stdout, sess.Stderr = out, out
+			if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sess.Shell(); err != nil {
+				t.Fatal(err)
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- sess.Wait() }()
+			select {
+			case <-ended:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the session was not ended")
+			}
+			waitFor(t, out, "session closed: "+tc.want)
+			ts.stop()
+			recs := records(t, st, "ssh.logout")
+			if len(recs) != 1 || !strings.Contains(recs[0].Detail, tc.want) {
+				t.Errorf("logout records %+v", recs)
+			}
+		})
 	}
 }
 
