@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,11 +16,12 @@ import (
 	"github.com/scstation/scstation/tui/sshadmin"
 )
 
-// startServeSSH starts the real binary's serve on dir with only the SSH
-// service, on a free loopback port, and returns its address.
-func startServeSSH(t *testing.T, bin, dir string) (*exec.Cmd, string, *lockedBuffer) {
+// startServeSSH starts the real binary's serve on dir with the SSH
+// service on a free loopback port, and the others as args say; it
+// returns the address of every service, once all of them listen.
+func startServeSSH(t *testing.T, bin, dir string, args ...string) (*exec.Cmd, map[string]string, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--dir", dir, "--http", "", "--ldap", "", "--ldaps", "", "--kdc", "", "--ssh", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--dir", dir, "--ssh", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "SCSTATION_CA_PASSPHRASE=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdout, _ := cmd.StdoutPipe()
@@ -29,17 +31,24 @@ func startServeSSH(t *testing.T, bin, dir string) (*exec.Cmd, string, *lockedBuf
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("serve printed no ssh address: %v\n%s", err, logs.String())
-		}
-		if addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ssh "); ok {
-			go io.Copy(io.Discard, r)
-			return cmd, addr, logs
+	want := 1
+	for _, a := range args {
+		if strings.HasSuffix(a, ":0") {
+			want++
 		}
 	}
+	addrs := map[string]string{}
+	r := bufio.NewReader(stdout)
+	for len(addrs) < want {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("serve printed %v, then %v\n%s", addrs, err, logs.String())
+		}
+		name, addr, _ := strings.Cut(strings.TrimSpace(line), " ")
+		addrs[name] = addr
+	}
+	go io.Copy(io.Discard, r)
+	return cmd, addrs, logs
 }
 
 // sshKey makes an ed25519 key with ssh-keygen and returns its path and
@@ -97,8 +106,8 @@ func TestServeSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	serve, addr, logs := startServeSSH(t, bin, dir)
-	_, port, _ := net.SplitHostPort(addr)
+	serve, addrs, logs := startServeSSH(t, bin, dir, "--http", "", "--ldap", "", "--ldaps", "", "--kdc", "")
+	_, port, _ := net.SplitHostPort(addrs["ssh"])
 	sshArgs := func(key string) []string {
 		return []string{"-i", key, "-p", port, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 			"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-tt", "admin@127.0.0.1"}
@@ -160,4 +169,41 @@ func TestServeSSH(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "ssh: login") || !strings.Contains(l, "ssh: key refused") {
 		t.Errorf("serve's log:\n%s", l)
 	}
+}
+
+// TestServeSSHBesideServices runs SSH with the other services: all listen,
+// a refused login does not disturb them, and SIGTERM stops them all.
+func TestServeSSHBesideServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	sshBin := testpeer.Path(t, "ssh")
+	work := t.TempDir()
+	bin := buildBinary(t, work)
+	dir := filepath.Join(work, "st")
+	must(t, 0, run(t, "", "init", "--domain", "example.test", "--no-passphrase", "--dir", dir))
+	must(t, 0, run(t, "", "ca", "crl", "--dir", dir)) // else health says the CRL is missing
+	serve, addrs, _ := startServeSSH(t, bin, dir, "--http", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--kdc", "127.0.0.1:0")
+	for _, name := range []string{"ssh", "http", "ldap", "ldaps", "kdc"} {
+		if addrs[name] == "" {
+			t.Errorf("serve printed no %s address: %v", name, addrs)
+		}
+	}
+	// No authorized_keys: nobody gets in.
+	key, _ := sshKey(t, t.TempDir(), "k", "k")
+	_, port, _ := net.SplitHostPort(addrs["ssh"])
+	out, err := exec.Command(sshBin, "-i", key, "-p", port, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-tt", "admin@127.0.0.1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Permission denied (publickey)") {
+		t.Fatalf("ssh without authorized_keys: %v\n%s", err, out)
+	}
+	resp, err := http.Get("http://" + addrs["http"] + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("health: %s", resp.Status)
+	}
+	stopServe(t, serve)
 }
