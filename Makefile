@@ -7,7 +7,8 @@ LDFLAGS  := -X main.version=$(VERSION)
 
 # Debian packages the project builds and tests with.
 DEBS := libpcsclite-dev pkg-config pcscd vsmartcard-vpcd pcsc-tools opensc yubico-piv-tool \
-        krb5-user krb5-kdc krb5-admin-server krb5-pkinit slapd ldap-utils openssl tmux
+        krb5-user krb5-kdc krb5-admin-server krb5-pkinit slapd ldap-utils openssl tmux \
+        openssh-client
 
 FUZZTIME ?= 10s
 

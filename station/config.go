@@ -75,11 +75,13 @@ type Services struct {
 	LDAP     string `toml:"ldap"`
 	LDAPS    string `toml:"ldaps"`
 	HTTP     string `toml:"http"`
-	SSH      string `toml:"ssh"`
+	// SSH is the administrators' station over SSH (serve only); off
+	// unless set, e.g. "127.0.0.1:2222".
+	SSH string `toml:"ssh"`
 }
 
-// DefaultServices listen on loopback on unprivileged ports.
-var DefaultServices = Services{Hostname: "localhost", KDC: "127.0.0.1:1088", LDAP: "127.0.0.1:1389", LDAPS: "127.0.0.1:1636", HTTP: "127.0.0.1:1080", SSH: "127.0.0.1:2222"}
+// DefaultServices listen on loopback on unprivileged ports; SSH is off.
+var DefaultServices = Services{Hostname: "localhost", KDC: "127.0.0.1:1088", LDAP: "127.0.0.1:1389", LDAPS: "127.0.0.1:1636", HTTP: "127.0.0.1:1080"}
 
 // Validate checks the configuration for values the station cannot use.
 func (c *Config) Validate() error {

@@ -42,6 +42,12 @@ type Options struct {
 	// that a newcomer can sign in guided by the screen alone; set, Home
 	// also shows the way through the demo.
 	DemoOfficerPIN string
+	// Remote is the administrator's station over SSH: only the CA, Cards,
+	// Directory and Audit screens, no reader monitor, no services, no
+	// officer sign-in, and no card action that needs a card in a local
+	// reader (suspend, reinstate and revoke stay). Serve, Watch, IdleLock
+	// and LocalCards are ignored: the SSH server has its own timeouts.
+	Remote bool
 }
 
 // component is one screen (or a part of one): a model that can be sized
@@ -124,7 +130,30 @@ func New(opts Options) (*Model, error) {
 		{"Logon", newDiag(b, st, opts.LocalCards)},
 	}
 	m.signIn = 3
+	if opts.Remote {
+		m.remote()
+	}
 	return m, nil
+}
+
+// remote keeps the screens an administrator uses over SSH, where no card
+// reader is at hand and no officer signs in.
+func (m *Model) remote() {
+	b, st := m.b, m.styles
+	cards := newCards(b, st, nil)
+	for _, k := range []*key.Binding{&cards.keys.Unblock, &cards.keys.Reset, &cards.keys.Renew} {
+		k.SetEnabled(false)
+	}
+	m.screens = []screen{
+		{"CA", newCAScreen(b, st)},
+		{"Cards", cards},
+		{"Directory", newDirScreen(b, st)},
+		{"Audit", newAudit(b, st)},
+	}
+	m.signIn = -1
+	m.idle = -1
+	m.serve = nil
+	m.watch = nil
 }
 
 // Run draws the station on the terminal until the user quits or ctx ends.
@@ -151,7 +180,10 @@ func (m *Model) Close() {
 
 // Init starts the screens, the reader monitor and the services.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.startWatch(), m.next()}
+	cmds := []tea.Cmd{m.next()}
+	if m.watch != nil {
+		cmds = append(cmds, m.startWatch())
+	}
 	if m.serve != nil {
 		cmds = append(cmds, m.startServe())
 	}
@@ -273,7 +305,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case officerMsg:
 		was := m.signedIn
 		m.signedIn = msg.user != ""
-		if was && !m.signedIn {
+		if was && !m.signedIn && m.signIn >= 0 {
 			m.switchTo(m.signIn)
 		}
 		return m, m.broadcast(msg)
@@ -296,6 +328,9 @@ func (m *Model) idleTick(d time.Duration) tea.Cmd {
 
 // lock signs the officer out and shows the sign-in screen with why.
 func (m *Model) lock(why string) tea.Cmd {
+	if m.signIn < 0 {
+		return nil // no officer signs in here
+	}
 	m.broadcast(lockMsg{why})
 	m.switchTo(m.signIn)
 	b := m.b

@@ -1,22 +1,27 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/tui/sshadmin"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var httpAddr, ldapAddr, ldapsAddr, kdcAddr, passFile string
+	var httpAddr, ldapAddr, ldapsAddr, kdcAddr, sshAddr, passFile string
+	var sshIdle, sshMax time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve [--kdc ADDR] [--ldap ADDR] [--ldaps ADDR] [--http ADDR]",
-		Short: "Run the embedded services: KDC, LDAP, LDAPS and HTTP (CA certificates and CRL)",
+		Use:   "serve [--kdc ADDR] [--ldap ADDR] [--ldaps ADDR] [--http ADDR] [--ssh ADDR]",
+		Short: "Run the embedded services: KDC, LDAP, LDAPS, HTTP (CA certificates and CRL) and SSH (admin station)",
 		Long: `serve runs the embedded services until interrupted:
 
   http   the CA certificate (` + pki.PathCACert + `), the chain (` + pki.PathChain + `)
@@ -27,6 +32,12 @@ func (a *app) serveCommand() *cobra.Command {
          encrypted timestamp, service tickets; its PKINIT certificate comes
          from the station CA (kdc template). Not started when config.toml
          says [kdc] mode = "external" (see scstation kdc export)
+  ssh    the administrators' station (CA, Cards, Directory and Audit
+         screens) over SSH; off unless --ssh or [services] ssh is set.
+         Public keys only: the keys in DIR/` + sshadmin.AuthorizedKeysFile + ` (OpenSSH
+         format, read at every login; missing means nobody gets in). Host
+         key: DIR/` + sshadmin.HostKeyFile + `, made on the first start. Every
+         action is audited as ssh:<key comment>:<key fingerprint>
 
 The HTTP service also answers GET /health with JSON: each service's
 addresses and state, the CA certificate's expiry, the CRL's next update and
@@ -67,8 +78,20 @@ as when serve is not running. A second serve on the directory is refused.
 			if cmd.Flags().Changed("kdc") {
 				opts.KDC = kdcAddr
 			}
-			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
+			ssh := st.Config.Services.SSH
+			if cmd.Flags().Changed("ssh") {
+				ssh = sshAddr
+			}
+			others := opts.HTTP != "" || opts.LDAP != "" || opts.LDAPS != "" || opts.KDC != ""
+			if !others && ssh == "" {
 				return usagef("no service to run")
+			}
+			var printMu sync.Mutex
+			ready := opts.Ready
+			opts.Ready = func(name, addr string) {
+				printMu.Lock()
+				defer printMu.Unlock()
+				ready(name, addr)
 			}
 			// Close the databases before exiting, and say so: whoever
 			// waits on the exit finds the data directory free.
@@ -88,13 +111,46 @@ as when serve is not running. A second serve on the directory is refused.
 				return err
 			}
 			defer release()
-			return st.Serve(ctx, opts)
+			if ssh == "" {
+				return st.Serve(ctx, opts)
+			}
+			// 0 on the command line turns a timeout off.
+			off := func(d time.Duration) time.Duration {
+				if d == 0 {
+					return -1
+				}
+				return d
+			}
+			srv, err := sshadmin.New(sshadmin.Config{
+				Addr: ssh, Station: st, Log: a.log,
+				IdleTimeout: off(sshIdle), MaxTimeout: off(sshMax),
+				Ready: func(addr string) { opts.Ready("ssh", addr) },
+			})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			sshDone := make(chan error, 1)
+			go func() {
+				err := srv.Serve(ctx)
+				cancel() // one service failing stops the others
+				sshDone <- err
+			}()
+			if others {
+				err = st.Serve(ctx, opts)
+				cancel()
+			}
+			return errors.Join(err, <-sshDone)
 		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")
 	cmd.Flags().StringVar(&ldapAddr, "ldap", "", "LDAP address (StartTLS available)")
 	cmd.Flags().StringVar(&ldapsAddr, "ldaps", "", "LDAPS address")
 	cmd.Flags().StringVar(&kdcAddr, "kdc", "", "KDC address, UDP and TCP")
+	cmd.Flags().StringVar(&sshAddr, "ssh", "", "SSH address of the administrators' station")
+	cmd.Flags().DurationVar(&sshIdle, "ssh-idle-timeout", sshadmin.DefaultIdleTimeout, "end an SSH connection after this long without traffic (0: never)")
+	cmd.Flags().DurationVar(&sshMax, "ssh-max-timeout", sshadmin.DefaultMaxTimeout, "end an SSH connection after this long in all (0: never)")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the CA key passphrase")
 	cmd.MarkFlagFilename("passphrase-file")
 	return cmd
