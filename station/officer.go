@@ -104,12 +104,12 @@ func (s *Station) SignInCard(ctx context.Context, c card.Card, reader, pin strin
 func (s *Station) signIn(_ context.Context, p *card.PIV, reader, pin string) (*Officer, error) {
 	cert, slot, err := findAgentCert(p)
 	if err != nil {
-		s.Record(audit.Record{Actor: s.actor(), Action: "officer.signin", Outcome: "refused", Detail: "no enrollment-agent certificate on the card in " + reader})
+		s.Record(audit.Record{Actor: s.processActor(), Action: "officer.signin", Outcome: "refused", Detail: "no enrollment-agent certificate on the card in " + reader})
 		return nil, err
 	}
 	user, err := s.checkAgent(cert)
 	if err != nil {
-		s.Record(audit.Record{Actor: s.actor(), Action: "officer.signin", Cert: fmt.Sprintf("%x", cert.SerialNumber), Outcome: "refused", Detail: err.Error()})
+		s.Record(audit.Record{Actor: s.processActor(), Action: "officer.signin", Cert: fmt.Sprintf("%x", cert.SerialNumber), Outcome: "refused", Detail: err.Error()})
 		return nil, err
 	}
 	actor := "officer:" + user

@@ -58,9 +58,17 @@ type Station struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	// Actor is who the audit log says acts; empty means DefaultActor()
-	// ("cli:<os user>"). The TUI and SSH fronts set their own
-	// ("officer:alice", "ssh:SHA256:...").
+	// ("cli:<os user>"). The SSH front sets its own ("ssh:SHA256:...").
+	// While an officer is signed in on this station, the officer acts
+	// ("officer:alice") whatever Actor says.
 	Actor string
+	// RequireOfficer makes the actions that change a card's or a
+	// certificate's status without the card (SuspendCard, ReinstateCard,
+	// RevokeCard, Revoke, Release) refuse with ErrNotSignedIn unless an
+	// officer is signed in, as enrollment and the actions on a card always
+	// do. The kiosk sets it, so that nobody acts there anonymously; the
+	// CLI and SSH fronts, whose users are authenticated otherwise, do not.
+	RequireOfficer bool
 	// CRLPassphrase, when set, unlocks an encrypted CA key without a
 	// prompt so that card lifecycle actions can publish a fresh CRL.
 	CRLPassphrase PassphraseFunc
@@ -687,6 +695,9 @@ func (s *Station) Release(serial *big.Int) (*pki.Record, error) {
 
 func (s *Station) changeCert(ar audit.Record, serial *big.Int, change func(db *pki.DB) (*pki.Record, error)) (*pki.Record, error) {
 	if err := s.auditReady(ar.Action); err != nil {
+		return nil, err
+	}
+	if err := s.needOfficer(ar); err != nil {
 		return nil, err
 	}
 	db, err := s.CADB()

@@ -86,6 +86,7 @@ type caScreen struct {
 	confirm     bool
 	passphrase  string
 	unlocked    bool // the station holds the unlocked CA key
+	officer     bool // an officer is signed in
 
 	busy   string
 	status string
@@ -246,6 +247,9 @@ func (c *caScreen) Update(msg tea.Msg) tea.Cmd {
 		c.unlocked = true
 		c.status = fmt.Sprintf("CRL #%s published: %d revoked, next update %s", msg.crl.Number, len(msg.crl.RevokedCertificateEntries), day(msg.crl.NextUpdate))
 		return nil
+	case officerMsg:
+		c.officer = msg.user != ""
+		return nil
 	case crlFailedMsg:
 		c.busy = ""
 		c.unlocked = false
@@ -376,6 +380,10 @@ func (c *caScreen) startRevoke(r *pki.Record) tea.Cmd {
 	if r == nil {
 		return nil
 	}
+	if c.b.st.RequireOfficer && !c.officer {
+		c.err = needOfficer("revoking a certificate")
+		return nil
+	}
 	if r.Status == pki.StatusRevoked {
 		c.err = fmt.Errorf("certificate %s is already revoked (%s, %s)", shortSerial(r.Serial), r.Reason, day(r.RevokedAt))
 		return nil
@@ -477,6 +485,10 @@ func (c *caScreen) release(r *pki.Record) tea.Cmd {
 	}
 	if r.Status != pki.StatusOnHold {
 		c.err = fmt.Errorf("certificate %s is not on hold", shortSerial(r.Serial))
+		return nil
+	}
+	if c.b.st.RequireOfficer && !c.officer {
+		c.err = needOfficer("releasing a hold")
 		return nil
 	}
 	c.busy = "releasing the hold…"

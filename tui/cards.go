@@ -38,6 +38,11 @@ const (
 	actRenew
 )
 
+var cardActionNames = map[cardAction]string{
+	actSuspend: "suspending a card", actReinstate: "reinstating a card", actRevoke: "revoking a card",
+	actUnblock: "unblocking a PIN", actReset: "resetting a card", actRenew: "renewing a card",
+}
+
 var cardStates = []inventory.State{"", inventory.Active, inventory.Suspended, inventory.Revoked, inventory.Uninitialized}
 
 // cardsScreen is the card inventory: filter and sort, one card's details
@@ -52,6 +57,7 @@ type cardsScreen struct {
 	mode   cardsMode
 
 	present map[string]bool
+	officer bool // an officer is signed in
 
 	owner   textinput.Model
 	state   int // index in cardStates
@@ -151,6 +157,7 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 			clear(c.present)
 		}
 	case officerMsg:
+		c.officer = msg.user != ""
 		if msg.user == "" && strings.Contains(c.status, "new PIN") {
 			// Locked: a random PIN on the screen goes with the officer.
 			c.status = ""
@@ -278,6 +285,13 @@ func cardRef(local []LocalCard, name string) (station.CardRef, error) {
 
 func (c *cardsScreen) startForm(a cardAction, sel *inventory.Card) tea.Cmd {
 	c.action, c.confirm, c.random, c.pin, c.status, c.err = a, false, false, "", "", nil
+	// The actions on the card always need the officer (the station asks
+	// the officer card for them); the others when the station says so.
+	onCard := a == actUnblock || a == actReset || a == actRenew
+	if !c.officer && (onCard || c.b.st.RequireOfficer) {
+		c.err = needOfficer(cardActionNames[a])
+		return nil
+	}
 	c.reason = pki.ReasonKeyCompromise
 	who := fmt.Sprintf("card %s of %s", truncate(sel.ID, 20), sel.Owner)
 	cards := cardChoices(c.local, c.present)

@@ -13,6 +13,7 @@ import (
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/station/audit"
 	"github.com/scstation/scstation/station/inventory"
 )
 
@@ -126,6 +127,18 @@ func TestEnrollAlice(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"smartcard-logon", "smime-signing"}) {
 		t.Errorf("alice's valid certificates: %v", got)
+	}
+	// The certificates issued inside the enrollment are the officer's
+	// doing, as the enrollment itself is.
+	log, _ := st.Audit()
+	issued, err := log.List(audit.Query{Action: "cert.issue", User: "alice"})
+	if err != nil || len(issued) != 2 {
+		t.Fatalf("cert.issue records for alice: %v %v", issued, err)
+	}
+	for _, r := range issued {
+		if r.Actor != "officer:"+station.DemoOfficer {
+			t.Errorf("%s %s audited as %q", r.Action, r.Detail, r.Actor)
+		}
 	}
 	vs, err := virtual.LoadState(path)
 	if err != nil {

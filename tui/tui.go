@@ -539,6 +539,13 @@ func errText(err error) string {
 	return s
 }
 
+// needOfficer is what the screen says in place of an action that needs a
+// signed-in officer while nobody is signed in (the station would refuse
+// it with station.ErrNotSignedIn).
+func needOfficer(what string) error {
+	return fmt.Errorf("%s needs a signed-in enrollment officer: sign in with the officer card on the Officer screen", what)
+}
+
 // NoColorFromEnv reports whether the environment asks for a station
 // without colour (NO_COLOR set and not empty, see https://no-color.org).
 func NoColorFromEnv() bool { return os.Getenv("NO_COLOR") != "" }
