@@ -45,6 +45,9 @@ type Officer struct {
 	piv     *card.PIV
 	key     crypto.Signer
 	release func()
+	// unlockedCA: the CA key was unlocked in this session (guarded by
+	// the station's enroll.mu).
+	unlockedCA bool
 }
 
 // Actor is how the audit log names the officer.
@@ -244,9 +247,14 @@ func (s *Station) signOut(only *Officer, detail string) {
 		return
 	}
 	s.enroll.officer = nil
+	unlocked := o.unlockedCA
 	s.enroll.mu.Unlock()
 	if o.release != nil {
 		o.release()
+	}
+	if unlocked {
+		// What the officer unlocked goes with the officer.
+		s.lockCA()
 	}
 	if err := s.Record(audit.Record{Actor: o.Actor(), Action: "officer.signout", User: o.User, Outcome: "ok", Detail: detail}); err != nil {
 		s.Log.Error("audit of officer sign-out failed", "err", err)

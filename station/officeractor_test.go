@@ -181,3 +181,76 @@ func TestRequireOfficer(t *testing.T) {
 		t.Fatalf("suspend with the officer signed in: %v", err)
 	}
 }
+
+// encryptedOfficerStation is a station whose CA key has a passphrase, with
+// an officer (olga, PIN 97531864) on a virtual card and the user alice,
+// reopened so that the CA key is locked.
+func encryptedOfficerStation(t *testing.T, pass string) *Station {
+	t.Helper()
+	dir := t.TempDir()
+	pf := func(bool) ([]byte, error) { return []byte(pass), nil }
+	st, err := Init(dir, InitOptions{Domain: "example.test", CA: CAOptions{KeyAlgorithm: pki.P256, Passphrase: pf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := st.Directory()
+	for _, u := range DemoUsers {
+		if _, err := d.AddUser(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.BootstrapOfficer(context.Background(), OfficerOptions{User: "olga", PIN: "97531864", Passphrase: pf}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestUnlockCAForTheSession unlocks an encrypted CA key once in an officer
+// session: a wrong passphrase is refused (audited) and leaves it locked,
+// the right one lets enrollment run without asking again, and signing out
+// locks it again.
+func TestUnlockCAForTheSession(t *testing.T) {
+	st := encryptedOfficerStation(t, "correct horse battery")
+	ctx := context.Background()
+	if _, err := st.SignInVirtual(ctx, "olga", "97531864"); err != nil {
+		t.Fatal(err)
+	}
+	if st.CAUnlocked() {
+		t.Fatal("the CA key is unlocked before anyone gave the passphrase")
+	}
+	n := auditCount(t, st)
+	wrong := func(bool) ([]byte, error) { return []byte("wrong"), nil }
+	if err := st.UnlockCA(wrong); !errors.Is(err, ErrPassphrase) {
+		t.Fatalf("a wrong passphrase: %v", err)
+	}
+	if st.CAUnlocked() {
+		t.Fatal("a wrong passphrase unlocked the CA key")
+	}
+	recs := actorsSince(t, st, n)
+	if len(recs) != 1 || recs[0].Action != "ca.unlock" || recs[0].Outcome != audit.Refused || recs[0].Actor != "officer:olga" {
+		t.Fatalf("a wrong passphrase audited as %+v", recs)
+	}
+	right := func(bool) ([]byte, error) { return []byte("correct horse battery"), nil }
+	if err := st.UnlockCA(right); err != nil {
+		t.Fatal(err)
+	}
+	if !st.CAUnlocked() {
+		t.Fatal("the right passphrase left the CA key locked")
+	}
+	// No passphrase asked for any more in this session.
+	if _, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 6161), PIN: alicePIN}); err != nil {
+		t.Fatalf("enroll after unlocking: %v", err)
+	}
+	st.SignOut()
+	if st.CAUnlocked() {
+		t.Fatal("the CA key stays unlocked after the officer signed out")
+	}
+	if _, err := st.PublishCRL(nil); err == nil {
+		t.Fatal("a CRL was signed without the passphrase after sign-out")
+	}
+}

@@ -550,6 +550,14 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		if key, err = s.loadKey(pass); err != nil {
 			return nil, err
 		}
+		if s.Config.CA.KeyEncrypted {
+			// Unlocked in an officer session: forgotten when it ends.
+			s.enroll.mu.Lock()
+			if o := s.enroll.officer; o != nil {
+				o.unlockedCA = true
+			}
+			s.enroll.mu.Unlock()
+		}
 	}
 	db, err := s.CADB()
 	if err != nil {
@@ -585,6 +593,43 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		s.ca = ca
 	}
 	return s.ca, nil
+}
+
+// CAUnlocked reports whether the CA key can sign without a passphrase:
+// it is not encrypted, or it was unlocked in this station (and not
+// forgotten since, see UnlockCA).
+func (s *Station) CAUnlocked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.Config.CA.KeyEncrypted || s.ca != nil || s.caKey != nil
+}
+
+// UnlockCA unlocks an encrypted CA key for the actions that need it, so
+// that a front asks for the passphrase once (audited as ca.unlock; a wrong
+// passphrase is ErrPassphrase and changes nothing). The passphrase itself
+// is not kept, only the unlocked CA, as for the services; a key unlocked
+// (here or by any action) in an officer session is forgotten again when
+// the session ends.
+func (s *Station) UnlockCA(pass PassphraseFunc) error {
+	if s.CAUnlocked() {
+		return nil
+	}
+	ar := audit.Record{Action: "ca.unlock"}
+	if err := s.auditReady(ar.Action); err != nil {
+		return err
+	}
+	_, err := s.CA(pass)
+	return s.recordErr(ar, err)
+}
+
+// lockCA forgets the unlocked CA of an encrypted key.
+func (s *Station) lockCA() {
+	if !s.Config.CA.KeyEncrypted {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ca, s.caKey = nil, nil
 }
 
 // ErrPassphrase is returned when the CA key cannot be unlocked.

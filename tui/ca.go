@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -85,7 +84,6 @@ type caScreen struct {
 	shownReason atomic.Int32
 	confirm     bool
 	passphrase  string
-	unlocked    bool // the station holds the unlocked CA key
 	officer     bool // an officer is signed in
 
 	busy   string
@@ -244,7 +242,6 @@ func (c *caScreen) Update(msg tea.Msg) tea.Cmd {
 		return c.query()
 	case crlPublishedMsg:
 		c.busy = ""
-		c.unlocked = true
 		c.status = fmt.Sprintf("CRL #%s published: %d revoked, next update %s", msg.crl.Number, len(msg.crl.RevokedCertificateEntries), day(msg.crl.NextUpdate))
 		return nil
 	case officerMsg:
@@ -252,7 +249,6 @@ func (c *caScreen) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	case crlFailedMsg:
 		c.busy = ""
-		c.unlocked = false
 		c.err = msg.err
 		return nil
 	case tea.KeyPressMsg:
@@ -422,20 +418,12 @@ func (c *caScreen) startRevoke(r *pki.Record) tea.Cmd {
 }
 
 // startPublish signs a CRL, asking for the CA key passphrase first when
-// the key is encrypted and not yet unlocked.
+// the key is encrypted and not unlocked (the station keeps it unlocked
+// for the officer session it was unlocked in).
 func (c *caScreen) startPublish() tea.Cmd {
-	if c.b.st.CAKeyEncrypted() && !c.unlocked {
+	if !c.b.st.CAUnlocked() {
 		c.passphrase = ""
-		c.form = huh.NewForm(huh.NewGroup(
-			huh.NewInput().Title("CA key passphrase").Description("to sign the CRL; it is not kept").
-				EchoMode(huh.EchoModePassword).Value(&c.passphrase).
-				Validate(func(s string) error {
-					if s == "" {
-						return errors.New("enter the passphrase, or esc to cancel")
-					}
-					return nil
-				}),
-		)).WithTheme(c.s.Form).WithShowHelp(false)
+		c.form = passphraseForm(c.s, &c.passphrase, "to sign the CRL; it is not kept")
 		c.back = c.mode
 		c.mode = caPassForm
 		c.sizeForm()
@@ -451,8 +439,7 @@ func (c *caScreen) publish(pass []byte) tea.Cmd {
 	return func() tea.Msg {
 		var pf station.PassphraseFunc
 		if pass != nil {
-			// The station wipes the slice after use.
-			pf = func(bool) ([]byte, error) { p := pass; pass = nil; return p, nil }
+			pf = oncePassphrase(pass) // the station wipes it after use
 		}
 		b.mu.Lock()
 		crl, err := b.st.PublishCRL(pf)

@@ -77,6 +77,9 @@ type cardsScreen struct {
 	reader  string
 	random  bool
 	pin     string
+	// passphrase is the CA key's, asked with a renewal while the key is
+	// locked.
+	passphrase string
 }
 
 type cardsKeys struct {
@@ -196,7 +199,7 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 func (c *cardsScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	if c.mode == cardsForm {
 		if key.Matches(msg, c.keys.Back) {
-			c.form, c.pin, c.mode, c.status = nil, "", cardsDetail, "cancelled"
+			c.form, c.pin, c.passphrase, c.mode, c.status = nil, "", "", cardsDetail, "cancelled"
 			return nil
 		}
 		return c.updateForm(msg)
@@ -353,6 +356,19 @@ func (c *cardsScreen) startForm(a cardAction, sel *inventory.Card) tea.Cmd {
 					}
 					return nil
 				}))
+		if !c.b.st.CAUnlocked() {
+			// The CA issues the new certificates; its key is unlocked
+			// for the rest of the officer session.
+			fields = append(fields, huh.NewInput().Title("CA key passphrase").
+				Description("to issue the new certificates; asked once per sign-in, not kept").
+				EchoMode(huh.EchoModePassword).Value(&c.passphrase).
+				Validate(func(s string) error {
+					if s == "" {
+						return errors.New("enter the passphrase, or esc to cancel")
+					}
+					return nil
+				}))
+		}
 	}
 	c.form = huh.NewForm(huh.NewGroup(fields...)).WithTheme(c.s.Form).WithShowHelp(false)
 	c.form.WithWidth(min(c.width-4, 70))
@@ -371,15 +387,20 @@ func (c *cardsScreen) updateForm(msg tea.Msg) tea.Cmd {
 		c.mode = cardsDetail
 		pin := c.pin
 		c.pin = ""
+		var pass []byte
+		if c.passphrase != "" {
+			pass = []byte(c.passphrase)
+			c.passphrase = ""
+		}
 		needsYes := c.action != actUnblock && c.action != actRenew
 		if needsYes && !c.confirm {
 			c.status = "nothing changed"
 			return nil
 		}
-		return c.run(c.action, c.selected(), pin)
+		return c.run(c.action, c.selected(), pin, pass)
 	case huh.StateAborted:
 		c.form = nil
-		c.pin = ""
+		c.pin, c.passphrase = "", ""
 		c.mode = cardsDetail
 		c.status = "cancelled"
 		return nil
@@ -387,8 +408,9 @@ func (c *cardsScreen) updateForm(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// run asks the station to do the action.
-func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string) tea.Cmd {
+// run asks the station to do the action; pass, when not nil, unlocks the
+// CA key first.
+func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string, pass []byte) tea.Cmd {
 	if sel == nil {
 		return nil
 	}
@@ -427,6 +449,17 @@ func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string) tea.Cmd
 				}
 				return cardActionMsg{status: "PIN set"}
 			case actRenew:
+				if pass != nil {
+					b.mu.Lock()
+					err := b.st.UnlockCA(oncePassphrase(pass))
+					b.mu.Unlock()
+					if err != nil {
+						if ref.Card != nil {
+							ref.Card.Close()
+						}
+						return cardActionMsg{err: err}
+					}
+				}
 				er, err := b.st.RenewCard(ctx, station.RenewRequest{CardRef: ref, PIN: pin})
 				if err != nil {
 					return cardActionMsg{err: err}

@@ -80,6 +80,10 @@ type enrollScreen struct {
 	reader    string
 	randomPIN bool
 	pin, pin2 string
+	// passForm: the open form asks for the CA key passphrase.
+	passForm   bool
+	passphrase string
+	busy       string
 
 	spin    spinner.Model
 	cancel  context.CancelFunc
@@ -100,6 +104,12 @@ type (
 		err   error
 	}
 	cardTemplatesMsg struct {
+		ts  []station.CardTemplate
+		err error
+	}
+	// enrollReadyMsg: the CA key is unlocked (or err says why not) and
+	// the templates it offers are loaded.
+	enrollReadyMsg struct {
 		ts  []station.CardTemplate
 		err error
 	}
@@ -186,6 +196,24 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 		}
 	case cardTemplatesMsg:
 		e.tmpls, e.tmplErr = msg.ts, msg.err
+	case enrollReadyMsg:
+		e.busy = ""
+		if e.mode != enrForm || e.user == nil {
+			return nil // cancelled meanwhile
+		}
+		if msg.err != nil {
+			// A wrong passphrase: asked again, with why, in place.
+			if errors.Is(msg.err, station.ErrPassphrase) {
+				cmd := e.startPass(e.user)
+				e.err = msg.err
+				return cmd
+			}
+			e.err = msg.err
+			e.mode = enrUser
+			return e.input.Focus()
+		}
+		e.tmpls, e.tmplErr = msg.ts, nil
+		return e.startForm(e.user)
 	case enrollStepMsg:
 		e.steps = append(e.steps, msg.step)
 		return waitEnroll(msg.ch)
@@ -226,7 +254,7 @@ func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 			if len(e.users) == 0 {
 				return nil
 			}
-			return e.startForm(e.users[e.cursor])
+			return e.choose(e.users[e.cursor])
 		}
 		old := e.input.Value()
 		var cmd tea.Cmd
@@ -238,7 +266,8 @@ func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		return cmd
 	case enrForm:
 		if key.Matches(msg, e.keys.Cancel) {
-			e.form, e.pin, e.pin2, e.mode = nil, "", "", enrUser
+			e.form, e.pin, e.pin2, e.passphrase, e.mode = nil, "", "", "", enrUser
+			e.busy, e.err = "", nil
 			return e.input.Focus()
 		}
 		return e.updateForm(msg)
@@ -265,8 +294,60 @@ func (e *enrollScreen) reset() {
 	e.users, e.cursor = nil, 0
 }
 
+// choose starts an enrollment for u: the officer must be signed in, and
+// an encrypted CA key is unlocked first, once per officer session (the
+// station forgets it at sign-out): an officer enrolls all day, and the
+// officer card and PIN already say who is there.
+func (e *enrollScreen) choose(u *directory.User) tea.Cmd {
+	e.err = nil
+	if e.officer == "" {
+		e.err = needOfficer("enrolling a card")
+		return nil
+	}
+	if !e.b.st.CAUnlocked() {
+		return e.startPass(u)
+	}
+	if e.tmplErr != nil || e.tmpls == nil {
+		// The templates could not be read while the key was locked.
+		e.user, e.mode = u, enrForm
+		return e.ready(nil)
+	}
+	return e.startForm(u)
+}
+
+// startPass asks for the CA key passphrase.
+func (e *enrollScreen) startPass(u *directory.User) tea.Cmd {
+	e.user, e.err = u, nil
+	e.passphrase, e.passForm = "", true
+	e.form = passphraseForm(e.s, &e.passphrase, "to issue "+u.Name+"'s certificates; asked once per sign-in, not kept")
+	e.mode = enrForm
+	e.sizeForm()
+	return e.form.Init()
+}
+
+// ready unlocks the CA key with pass (nil when it is unlocked already)
+// and loads the templates it offers.
+func (e *enrollScreen) ready(pass []byte) tea.Cmd {
+	e.busy = "unlocking the CA key…"
+	b := e.b
+	return func() tea.Msg {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		var pf station.PassphraseFunc
+		if pass != nil {
+			pf = oncePassphrase(pass)
+		}
+		if err := b.st.UnlockCA(pf); err != nil {
+			return enrollReadyMsg{err: err}
+		}
+		ts, err := b.st.CardTemplates(nil)
+		return enrollReadyMsg{ts, err}
+	}
+}
+
 func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
 	e.user = u
+	e.passForm = false
 	if e.tmplErr != nil {
 		e.err = e.tmplErr
 		return nil
@@ -337,10 +418,15 @@ func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
 	switch e.form.State {
 	case huh.StateCompleted:
 		e.form = nil
+		if e.passForm {
+			pass := []byte(e.passphrase)
+			e.passphrase, e.passForm = "", false
+			return e.ready(pass)
+		}
 		return e.run()
 	case huh.StateAborted:
 		e.form = nil
-		e.pin, e.pin2 = "", ""
+		e.pin, e.pin2, e.passphrase, e.passForm = "", "", "", false
 		e.mode = enrUser
 		return e.input.Focus()
 	}
@@ -387,8 +473,12 @@ func waitEnroll(ch <-chan tea.Msg) tea.Cmd {
 }
 
 func (e *enrollScreen) sizeForm() {
-	if e.form != nil {
-		e.form.WithWidth(min(e.width-4, 70)).WithHeight(max(e.height-4, 8))
+	if e.form == nil {
+		return
+	}
+	e.form.WithWidth(min(e.width-4, 70))
+	if !e.passForm {
+		e.form.WithHeight(max(e.height-4, 8))
 	}
 }
 
@@ -453,6 +543,12 @@ func (e *enrollScreen) View() string {
 	case enrForm:
 		if e.form != nil {
 			line(e.s.Dialog.Render(e.form.View()))
+		}
+		switch {
+		case e.busy != "":
+			line("  " + e.s.Muted.Render(e.busy))
+		case e.err != nil:
+			line("  " + e.s.Error.Render(errText(e.err)) + e.s.Muted.Render(" (esc: back)"))
 		}
 	case enrRunning, enrDone:
 		line("  " + e.user.Name + e.s.Muted.Render(" ("+e.user.DisplayName+"), "+strings.Join(e.chosen, ", ")+", "+e.reader))

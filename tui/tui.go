@@ -13,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/scstation/scstation/card"
@@ -605,6 +606,33 @@ func errText(err error) string {
 // it with station.ErrNotSignedIn).
 func needOfficer(what string) error {
 	return fmt.Errorf("%s needs a signed-in enrollment officer: sign in with the officer card on the Officer screen", what)
+}
+
+// passphraseForm asks for the CA key passphrase, masked, into value; why
+// says what it is for.
+func passphraseForm(s *Styles, value *string, why string) *huh.Form {
+	return huh.NewForm(huh.NewGroup(
+		huh.NewInput().Title("CA key passphrase").Description(why).
+			EchoMode(huh.EchoModePassword).Value(value).
+			Validate(func(s string) error {
+				if s == "" {
+					return errors.New("enter the passphrase, or esc to cancel")
+				}
+				return nil
+			}),
+	)).WithTheme(s.Form).WithShowHelp(false)
+}
+
+// oncePassphrase hands pass to the station once (the station wipes it).
+func oncePassphrase(pass []byte) station.PassphraseFunc {
+	return func(bool) ([]byte, error) {
+		p := pass
+		pass = nil
+		if p == nil {
+			return nil, errors.New("tui: the passphrase was already used")
+		}
+		return p, nil
+	}
 }
 
 // NoColorFromEnv reports whether the environment asks for a station
