@@ -662,14 +662,7 @@ func (c *caScreen) listView() string {
 	case len(c.recs) == 0:
 		b.WriteString(c.s.Muted.Render("no certificate matches") + "\n")
 	default:
-		n := fmt.Sprintf("%d certificates", len(c.recs))
-		if len(c.recs) == 1 {
-			n = "1 certificate"
-		}
-		if len(c.recs) == listLimit {
-			n = fmt.Sprintf("the first %d certificates: filter to see others", listLimit)
-		}
-		b.WriteString(c.s.Muted.Render(n) + "\n")
+		b.WriteString(c.s.Muted.Render(countText(len(c.recs), listLimit, "certificate", "filter to see others")) + "\n")
 		b.WriteString(c.table.View())
 	}
 	return strings.TrimRight(b.String(), "\n")

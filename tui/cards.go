@@ -124,7 +124,7 @@ func (c *cardsScreen) Capturing() bool { return c.owner.Focused() || c.mode == c
 func (c *cardsScreen) load() tea.Cmd {
 	c.seq++
 	seq, b := c.seq, c.b
-	q := inventory.Query{Owner: strings.TrimSpace(c.owner.Value()), State: cardStates[c.state]}
+	q := inventory.Query{OwnerLike: strings.TrimSpace(c.owner.Value()), State: cardStates[c.state]}
 	byOwner := c.byOwner
 	return func() tea.Msg {
 		inv, err := b.st.Inventory()

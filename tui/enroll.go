@@ -10,7 +10,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
@@ -66,11 +65,7 @@ type enrollScreen struct {
 	officer string
 	present map[string]bool
 
-	input   textinput.Model
-	seq     int
-	users   []*directory.User
-	cursor  int
-	findErr error
+	find *userSearch
 
 	user      *directory.User
 	tmpls     []station.CardTemplate
@@ -98,11 +93,6 @@ type enrollKeys struct {
 }
 
 type (
-	enrollUsersMsg struct {
-		seq   int
-		users []*directory.User
-		err   error
-	}
 	cardTemplatesMsg struct {
 		ts  []station.CardTemplate
 		err error
@@ -131,35 +121,16 @@ func newEnroll(b *backend, s *Styles, local []LocalCard) *enrollScreen {
 		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 		Again:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next enrollment")),
 	}}
-	e.input = textinput.New()
-	e.input.Prompt = "user: "
-	e.input.Placeholder = "name, login, mail or UPN"
-	e.input.CharLimit = 128
-	e.input.SetWidth(40)
-	e.input.SetStyles(s.Input)
+	e.find = newUserSearch(b, s, "user: ")
 	e.spin = spinner.New(spinner.WithSpinner(spinner.Line))
 	return e
 }
 
 func (e *enrollScreen) Init() tea.Cmd {
-	return tea.Batch(e.input.Focus(), e.search(""), e.loadTemplates())
+	return tea.Batch(e.find.Init(), e.loadTemplates())
 }
 
 func (e *enrollScreen) Capturing() bool { return e.mode == enrUser || e.mode == enrForm }
-
-func (e *enrollScreen) search(prefix string) tea.Cmd {
-	e.seq++
-	seq, b := e.seq, e.b
-	return func() tea.Msg {
-		dir, err := b.directory()
-		if err != nil {
-			return enrollUsersMsg{seq: seq, err: err}
-		}
-		users, err := dir.FindUsers(context.Background(), prefix, searchLimit)
-		slices.SortFunc(users, func(a, c *directory.User) int { return strings.Compare(a.Name, c.Name) })
-		return enrollUsersMsg{seq: seq, users: users, err: err}
-	}
-}
 
 func (e *enrollScreen) loadTemplates() tea.Cmd {
 	b := e.b
@@ -172,13 +143,15 @@ func (e *enrollScreen) loadTemplates() tea.Cmd {
 }
 
 func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
+	if cmd, ok := e.find.Update(msg); ok {
+		return cmd
+	}
 	switch msg := msg.(type) {
 	case officerMsg:
 		e.officer = msg.user
 		if msg.user == "" && e.mode == enrDone {
 			// Locked: a random PIN on the screen goes with the officer.
-			e.reset()
-			return e.search("")
+			return e.reset()
 		}
 	case readerEventMsg:
 		switch msg.Kind {
@@ -188,11 +161,6 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 			delete(e.present, msg.Reader)
 		case card.ServiceDown:
 			clear(e.present)
-		}
-	case enrollUsersMsg:
-		if msg.seq == e.seq {
-			e.users, e.findErr = msg.users, msg.err
-			e.cursor = min(e.cursor, max(len(e.users)-1, 0))
 		}
 	case cardTemplatesMsg:
 		e.tmpls, e.tmplErr = msg.ts, msg.err
@@ -210,7 +178,7 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 			}
 			e.err = msg.err
 			e.mode = enrUser
-			return e.input.Focus()
+			return e.find.input.Focus()
 		}
 		e.tmpls, e.tmplErr = msg.ts, nil
 		return e.startForm(e.user)
@@ -243,32 +211,26 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	switch e.mode {
 	case enrUser:
+		// The text box keeps the focus: the cursor keys move in the list.
 		switch {
 		case key.Matches(msg, e.keys.Up):
-			e.cursor = max(e.cursor-1, 0)
+			e.find.MoveCursor(-1)
 			return nil
 		case key.Matches(msg, e.keys.Down):
-			e.cursor = min(e.cursor+1, max(len(e.users)-1, 0))
+			e.find.MoveCursor(1)
 			return nil
 		case key.Matches(msg, e.keys.Choose):
-			if len(e.users) == 0 {
-				return nil
+			if u := e.find.Selected(); u != nil {
+				return e.choose(u)
 			}
-			return e.choose(e.users[e.cursor])
+			return nil
 		}
-		old := e.input.Value()
-		var cmd tea.Cmd
-		e.input, cmd = e.input.Update(msg)
-		if e.input.Value() != old {
-			e.cursor = 0
-			return tea.Batch(cmd, e.search(e.input.Value()))
-		}
-		return cmd
+		return e.find.Type(msg)
 	case enrForm:
 		if key.Matches(msg, e.keys.Cancel) {
 			e.form, e.pin, e.pin2, e.passphrase, e.mode = nil, "", "", "", enrUser
 			e.busy, e.err = "", nil
-			return e.input.Focus()
+			return e.find.input.Focus()
 		}
 		return e.updateForm(msg)
 	case enrRunning:
@@ -278,20 +240,19 @@ func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case enrDone:
 		if key.Matches(msg, e.keys.Again) || key.Matches(msg, e.keys.Cancel) {
-			e.reset()
-			return tea.Batch(e.input.Focus(), e.search(""))
+			return e.reset()
 		}
 	}
 	return nil
 }
 
-// reset forgets the last enrollment, the random PIN with it.
-func (e *enrollScreen) reset() {
+// reset forgets the last enrollment, the random PIN with it, and starts
+// a new search.
+func (e *enrollScreen) reset() tea.Cmd {
 	e.mode = enrUser
 	e.res, e.err, e.steps, e.user = nil, nil, nil, nil
 	e.pin, e.pin2 = "", ""
-	e.input.SetValue("")
-	e.users, e.cursor = nil, 0
+	return e.find.Reset()
 }
 
 // choose starts an enrollment for u: the officer must be signed in, and
@@ -428,7 +389,7 @@ func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
 		e.form = nil
 		e.pin, e.pin2, e.passphrase, e.passForm = "", "", "", false
 		e.mode = enrUser
-		return e.input.Focus()
+		return e.find.input.Focus()
 	}
 	return cmd
 }
@@ -484,6 +445,8 @@ func (e *enrollScreen) sizeForm() {
 
 func (e *enrollScreen) SetSize(w, h int) {
 	e.width, e.height = w, h
+	// The heading, the officer warning, the box, the count, an error.
+	e.find.SetSize(w, h-5)
 	e.sizeForm()
 }
 
@@ -513,30 +476,7 @@ func (e *enrollScreen) View() string {
 	}
 	switch e.mode {
 	case enrUser:
-		line("  " + e.input.View())
-		switch {
-		case e.findErr != nil:
-			line("  " + e.s.Error.Render(errText(e.findErr)))
-		case len(e.users) == 0:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("no user matches %q", e.input.Value())))
-		case len(e.users) == 1:
-			line("  " + e.s.Muted.Render("1 user"))
-		case len(e.users) >= searchLimit:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("first %d users: type more", len(e.users))))
-		default:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("%d users", len(e.users))))
-		}
-		rows := max(e.height-6, 3)
-		start := max(0, e.cursor-rows+1)
-		for i := start; i < len(e.users) && i < start+rows; i++ {
-			u := e.users[i]
-			text := fmt.Sprintf("%-12s %-22s %s", truncate(u.Name, 12), truncate(u.DisplayName, 22), truncate(u.Mail, 30))
-			if i == e.cursor {
-				line("  > " + e.s.Key.Render(text))
-			} else {
-				line("    " + text)
-			}
-		}
+		line(e.find.View())
 		if e.err != nil {
 			line("  " + e.s.Error.Render(errText(e.err)))
 		}

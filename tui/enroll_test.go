@@ -54,7 +54,7 @@ func TestEnrollAlice(t *testing.T) {
 	h.typ("ali")
 	t.Run("search", func(t *testing.T) {
 		h.t = t
-		h.golden("> alice", "Alice Smith", "1 user")
+		h.golden("alice", "Alice Smith", "1 user")
 	})
 	h.t = t
 	h.key(tea.KeyEnter)
@@ -159,7 +159,7 @@ func TestEnrollAlice(t *testing.T) {
 	// The same card again: refused, with what to do instead.
 	h.waitFor("user:")
 	h.typ("bob")
-	h.waitFor("> bob", "1 user")
+	h.waitFor("bob", "1 user")
 	h.key(tea.KeyEnter)
 	h.waitFor("Certificates for bob")
 	h.key(tea.KeyEnter)

@@ -52,7 +52,7 @@ func TestEnrollEncryptedCA(t *testing.T) {
 	h.key('5')
 	h.waitFor("Enroll a card", "user:")
 	h.typ("ali")
-	h.waitFor("> alice", "1 user")
+	h.waitFor("alice", "1 user")
 	h.key(tea.KeyEnter)
 	h.waitFor("┃ CA key passphrase")
 	const wrong = "Tr0ub4dor&3"
@@ -98,7 +98,7 @@ func TestEnrollEncryptedCA(t *testing.T) {
 	h.key(tea.KeyEnter)
 	h.waitFor("user:")
 	h.typ("bob")
-	h.waitFor("> bob")
+	h.waitFor("bob", "1 user")
 	h.key(tea.KeyEnter)
 	h.waitFor("Certificates for bob")
 	h.key(tea.KeyEscape)

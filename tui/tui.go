@@ -601,6 +601,18 @@ func errText(err error) string {
 	return s
 }
 
+// countText says how many rows of what a list shows ("1 user", "12
+// users"), and at limit what to do to see the others.
+func countText(n, limit int, what, more string) string {
+	switch {
+	case n == limit:
+		return fmt.Sprintf("the first %d %ss: %s", n, what, more)
+	case n == 1:
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 // needOfficer is what the screen says in place of an action that needs a
 // signed-in officer while nobody is signed in (the station would refuse
 // it with station.ErrNotSignedIn).
