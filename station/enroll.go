@@ -96,6 +96,22 @@ func (e *EnrollError) Error() string {
 
 func (e *EnrollError) Unwrap() error { return e.Err }
 
+// CardState says in plain words what the failed enrollment left on the
+// card, from the step it stopped at (the steps before it were done).
+func (e *EnrollError) CardState() string {
+	switch e.Step {
+	case "check", "card":
+		return "the card was not changed"
+	case "management key", "record":
+		return "the card was not enrolled: at most its identifiers (CHUID, CCC) were written; enroll it again"
+	case "write":
+		return "the card is recorded as uninitialized; it has this station's management key, a new PUK and PIN and new keys, and any certificate written to it was revoked again: enroll it again (it starts over) or reset it"
+	case "activate":
+		return "the card is recorded as uninitialized; it has this station's management key, a new PUK and PIN, and certificates that were revoked again: enroll it again (it starts over) or reset it"
+	}
+	return "the card is recorded as uninitialized; it may have this station's management key, a new PUK and PIN and new keys, but no certificate: enroll it again (it starts over) or reset it"
+}
+
 // CardStateError is a card the inventory has in a state that does not
 // allow the action (e.g. enrolling a card that is active).
 type CardStateError struct {

@@ -80,12 +80,15 @@ type enrollScreen struct {
 	passphrase string
 	busy       string
 
-	spin    spinner.Model
-	cancel  context.CancelFunc
-	steps   []station.Step
-	started time.Time
-	res     *station.EnrollResult
-	err     error
+	spin   spinner.Model
+	cancel context.CancelFunc
+	// cancelling: esc was pressed; the station stops after the step the
+	// card is in (a card cannot be interrupted mid-command).
+	cancelling bool
+	steps      []station.Step
+	started    time.Time
+	res        *station.EnrollResult
+	err        error
 }
 
 type enrollKeys struct {
@@ -237,6 +240,7 @@ func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		if key.Matches(msg, e.keys.Cancel) && e.cancel != nil {
 			// The station stops between steps and undoes what it did.
 			e.cancel()
+			e.cancelling = true
 		}
 	case enrDone:
 		if key.Matches(msg, e.keys.Again) || key.Matches(msg, e.keys.Cancel) {
@@ -409,6 +413,7 @@ func (e *enrollScreen) run() tea.Cmd {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.mode = enrRunning
+	e.cancelling = false
 	e.steps, e.res, e.err = nil, nil, nil
 	e.started = time.Now()
 	ch := make(chan tea.Msg, len(enrollSteps)+1)
@@ -528,6 +533,8 @@ func tookText(d time.Duration) string {
 
 func (e *enrollScreen) resultView(line func(string)) {
 	switch {
+	case e.mode == enrRunning && e.cancelling:
+		line("  " + e.s.Warn.Render("cancelling: the card finishes the step it is in, then the station undoes the enrollment…"))
 	case e.mode == enrRunning:
 		line("  " + e.s.Muted.Render("key generation takes 10–30 s on real cards; esc cancels between steps"))
 	case e.err != nil:
@@ -538,11 +545,20 @@ func (e *enrollScreen) resultView(line func(string)) {
 			head += " at: " + stepLabel(ee.Step)
 			cause = ee.Err
 		}
+		if errors.Is(e.err, context.Canceled) {
+			head, cause = "Enrollment cancelled", errors.New("cancelled by the officer")
+			if ee != nil {
+				head += " before: " + stepLabel(ee.Step)
+			}
+		}
 		wrap := lipgloss.NewStyle().Width(max(e.width-4, 20)).PaddingLeft(2)
 		line("  " + e.s.Error.Render(head))
 		line(wrap.Render(errText(cause)))
 		if ee != nil && len(ee.Revoked) > 0 {
 			line(wrap.Render("certificates revoked again: " + strings.Join(ee.Revoked, ", ")))
+		}
+		if ee != nil {
+			line(wrap.Render("Card: " + ee.CardState() + "."))
 		}
 		line(wrap.Render(e.s.Warn.Render(enrollAdvice(e.err))))
 	case e.res != nil:
@@ -580,7 +596,7 @@ func enrollAdvice(err error) string {
 	case errors.Is(err, station.ErrNotSignedIn):
 		return "Sign in on the Officer screen, then enroll again."
 	case errors.Is(err, context.Canceled):
-		return "Cancelled: nothing issued was kept. Enroll again to start over."
+		return "Nothing issued was kept. Enroll again to start over."
 	case errors.Is(err, card.ErrCardRemoved):
 		return "The card left the reader: put it back and enroll again (it starts over)."
 	case errors.As(err, &ae):

@@ -38,6 +38,19 @@ func blankCard(tb testing.TB, name string, serial uint32) (LocalCard, string) {
 	}}, path
 }
 
+// randomPIN takes the chosen templates and the first card in the Enroll
+// form, and a random PIN, which starts the enrollment.
+func (h *harness) randomPIN() {
+	h.t.Helper()
+	h.key(tea.KeyEnter) // templates
+	h.waitFor("┃ Card")
+	h.key(tea.KeyEnter)
+	h.waitFor("┃ PIN")
+	h.key(tea.KeyDown) // random PIN
+	h.waitFor("> random")
+	h.key(tea.KeyEnter)
+}
+
 var shownPIN = regexp.MustCompile(`PIN (\d{6,8})\b`)
 
 // TestEnrollAlice signs the demo officer in and enrolls alice on a blank
@@ -69,13 +82,7 @@ func TestEnrollAlice(t *testing.T) {
 		h.golden("> ✓ smime-signing", "✓ smartcard-logon", "virtual card blank-1")
 	})
 	h.t = t
-	h.key(tea.KeyEnter) // templates
-	h.waitFor("┃ Card")
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ PIN")
-	h.key(tea.KeyDown) // random PIN
-	h.waitFor("> random")
-	h.key(tea.KeyEnter)
+	h.randomPIN()
 	t.Run("result", func(t *testing.T) {
 		h.t = t
 		h.golden("Card enrolled for alice: 2 certificate(s)", "shown only now")

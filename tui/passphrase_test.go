@@ -82,13 +82,7 @@ func TestEnrollEncryptedCA(t *testing.T) {
 	h.typ(caPass)
 	h.key(tea.KeyEnter)
 	h.waitFor("Certificates for alice")
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ Card")
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ PIN")
-	h.key(tea.KeyDown) // random PIN
-	h.waitFor("> random")
-	h.key(tea.KeyEnter)
+	h.randomPIN()
 	h.waitFor("Card enrolled for alice: 1 certificate(s)")
 	if cards, _ := inv.List(inventory.Query{Owner: "alice", State: inventory.Active}); len(cards) != 1 {
 		t.Fatalf("alice's active cards: %v", cards)
