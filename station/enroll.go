@@ -469,7 +469,7 @@ func (e *enrollment) run(ctx context.Context, issue issueFunc) error {
 		var leftovers []string
 		for _, c := range current.Certificates {
 			if serial, ok := new(big.Int).SetString(c.Serial, 16); ok {
-				if rec, err := e.s.Revoke(serial, pki.ReasonCessationOfOperation); err == nil {
+				if rec, err := e.s.revoke(serial, pki.ReasonCessationOfOperation, false); err == nil {
 					leftovers = append(leftovers, fmt.Sprintf("%x", rec.Serial))
 				} else if !errors.Is(err, pki.ErrAlreadyRevoked) {
 					return "", err
@@ -661,7 +661,7 @@ func (e *enrollment) fail(cause error) error {
 	ee := &EnrollError{Step: e.step, Err: cause, CardID: e.id}
 	var errs []error
 	for _, is := range e.issued {
-		rec, err := e.s.Revoke(is.Record.Serial, pki.ReasonCessationOfOperation)
+		rec, err := e.s.revoke(is.Record.Serial, pki.ReasonCessationOfOperation, false)
 		if err != nil && !errors.Is(err, pki.ErrAlreadyRevoked) {
 			errs = append(errs, fmt.Errorf("revoking %x: %w", is.Record.Serial, err))
 			continue

@@ -254,3 +254,25 @@ func TestUnlockCAForTheSession(t *testing.T) {
 		t.Fatal("a CRL was signed without the passphrase after sign-out")
 	}
 }
+
+// TestRollbackWithoutOfficer: on a station that requires an officer, a
+// failed enrollment still revokes what it issued when the officer's
+// session ended during it.
+func TestRollbackWithoutOfficer(t *testing.T) {
+	st := demoStation(t)
+	st.RequireOfficer = true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := st.Enroll(ctx, EnrollRequest{User: "alice", Templates: []string{"smartcard-logon"}, Card: blankCard(t, 5153), PIN: alicePIN,
+		Progress: func(s Step) {
+			if s.Name == "issue" {
+				st.SignOut()
+				cancel()
+			}
+		}})
+	var ee *EnrollError
+	if !errors.As(err, &ee) || len(ee.Revoked) != 1 {
+		t.Fatalf("enrollment cancelled after the officer left: %v", err)
+	}
+	checkNothingActive(t, st, "alice")
+}
