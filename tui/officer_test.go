@@ -11,8 +11,8 @@ import (
 	"github.com/scstation/scstation/station/inventory"
 )
 
-// auditLen is how many records the audit log holds.
-func auditLen(t *testing.T, st *station.Station) int {
+// allRecords is the whole audit log.
+func allRecords(t *testing.T, st *station.Station) []audit.Record {
 	t.Helper()
 	log, err := st.Audit()
 	if err != nil {
@@ -22,7 +22,34 @@ func auditLen(t *testing.T, st *station.Station) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(recs)
+	return recs
+}
+
+// openCard shows the details of the one card whose owner matches owner.
+func (h *harness) openCard(owner string) {
+	h.t.Helper()
+	h.key('6')
+	h.waitFor("card(s)")
+	h.key('/')
+	h.typ(owner)
+	h.key(tea.KeyEnter)
+	h.waitFor("1 card(s)")
+	h.key(tea.KeyEnter)
+	h.waitFor("History")
+}
+
+// holdSelected puts the certificate shown on the CA screen on hold.
+func (h *harness) holdSelected() {
+	h.t.Helper()
+	h.key('r')
+	h.waitFor("┃ Revoke certificate")
+	for range 4 {
+		h.key(tea.KeyDown)
+	}
+	h.key(tea.KeyEnter)
+	h.waitFor("┃ Put it on hold?")
+	h.key(tea.KeyLeft)
+	h.key(tea.KeyEnter)
 }
 
 // TestOfficerIsTheActor runs the status changes of the Cards and CA
@@ -43,14 +70,7 @@ func TestOfficerIsTheActor(t *testing.T) {
 	h := startWith(t, Options{Station: st, LocalCards: []LocalCard{blank}})
 
 	// Nobody signed in: the screens say so and nothing changes.
-	h.key('6')
-	h.waitFor("2 card(s)")
-	h.key('/')
-	h.typ("alice")
-	h.key(tea.KeyEnter)
-	h.waitFor("1 card(s)")
-	h.key(tea.KeyEnter)
-	h.waitFor("History")
+	h.openCard("alice")
 	h.key('S')
 	h.waitFor("suspending a card needs a signed-in enrollment officer")
 	h.key('u')
@@ -73,7 +93,7 @@ func TestOfficerIsTheActor(t *testing.T) {
 
 	// Signed in: every action is the officer's.
 	h.signInDemo()
-	n := auditLen(t, st)
+	n := len(allRecords(t, st))
 	h.key('6')
 	h.waitFor("History")
 	h.key('S')
@@ -86,15 +106,7 @@ func TestOfficerIsTheActor(t *testing.T) {
 	h.waitFor("is active")
 	h.key('2')
 	h.waitFor("status       valid")
-	h.key('r')
-	h.waitFor("┃ Revoke certificate")
-	for range 4 {
-		h.key(tea.KeyDown)
-	}
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ Put it on hold?")
-	h.key(tea.KeyLeft)
-	h.key(tea.KeyEnter)
+	h.holdSelected()
 	h.waitFor("put on hold")
 	h.key('u')
 	h.waitFor("released from hold")
@@ -109,13 +121,8 @@ func TestOfficerIsTheActor(t *testing.T) {
 	h.key('y')
 	h.waitFor("is revoked")
 
-	log, _ := st.Audit()
-	all, err := log.List(audit.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]bool{}
-	for _, r := range all[n:] {
+	for _, r := range allRecords(t, st)[n:] {
 		seen[r.Action] = true
 		if r.Actor != "officer:"+station.DemoOfficer {
 			t.Errorf("%s (%s) audited as %q", r.Action, r.Detail, r.Actor)
@@ -126,7 +133,11 @@ func TestOfficerIsTheActor(t *testing.T) {
 			t.Errorf("no %s record after the actions (have %v)", a, seen)
 		}
 	}
-	c, _ := (func() (*inventory.Card, error) { inv, _ := st.Inventory(); return inv.Get(id) })()
+	inv, _ := st.Inventory()
+	c, err := inv.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range c.History[len(c.History)-3:] {
 		if e.Actor != "officer:"+station.DemoOfficer {
 			t.Errorf("card history %s by %q", e.Action, e.Actor)

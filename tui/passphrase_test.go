@@ -142,14 +142,7 @@ func TestRenewEncryptedCA(t *testing.T) {
 
 	h := startWith(t, Options{Station: st, LocalCards: []LocalCard{blank}})
 	h.waitFor("olga")
-	h.key('6')
-	h.waitFor("card(s)")
-	h.key('/')
-	h.typ("alice")
-	h.key(tea.KeyEnter)
-	h.waitFor("1 card(s)")
-	h.key(tea.KeyEnter)
-	h.waitFor("History")
+	h.openCard("alice")
 	renew := func(pass string) {
 		h.key('n')
 		h.waitFor("┃ Where is the card?")

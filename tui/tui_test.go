@@ -674,15 +674,7 @@ func TestHoldAndRelease(t *testing.T) {
 	h.waitFor("status       valid")
 	h.key('u')
 	h.waitFor("is not on hold")
-	h.key('r')
-	h.waitFor("┃ Revoke certificate")
-	for range 4 {
-		h.key(tea.KeyDown)
-	}
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ Put it on hold?")
-	h.key(tea.KeyLeft)
-	h.key(tea.KeyEnter)
+	h.holdSelected()
 	h.waitFor("put on hold", "status       on hold since")
 	if r, _ := db.Get(serial); r.Status != pki.StatusOnHold {
 		t.Fatalf("status %s, want hold", r.Status)
