@@ -475,7 +475,11 @@ func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string, pass []
 			s += fmt.Sprintf(", %d certificate(s) changed", len(res.Changed))
 		}
 		if res.CRLErr != nil {
-			s += "; CRL not published: " + errText(res.CRLErr)
+			if b.st.CAUnlocked() {
+				s += "; CRL not published: " + errText(res.CRLErr)
+			} else {
+				s += "; no CRL published (the CA key is locked): publish it on the CA screen (p)"
+			}
 		}
 		return cardActionMsg{status: s}
 	}

@@ -143,6 +143,16 @@ func TestRenewEncryptedCA(t *testing.T) {
 	h := startWith(t, Options{Station: st, LocalCards: []LocalCard{blank}})
 	h.waitFor("olga")
 	h.openCard("alice")
+	// A suspension needs no CA key, but its CRL does: the screen says
+	// where to publish it.
+	h.key('S')
+	h.waitFor("┃ Suspend card")
+	h.key('y')
+	h.waitFor("is suspended", "publish it on the CA screen (p)")
+	h.key('R')
+	h.waitFor("┃ Reinstate card")
+	h.key('y')
+	h.waitFor("is active")
 	renew := func(pass string) {
 		h.key('n')
 		h.waitFor("┃ Where is the card?")
