@@ -346,7 +346,7 @@ func (s *Station) RenewCard(ctx context.Context, req RenewRequest) (res *EnrollR
 		}
 		var revoked []string
 		for _, is := range issued {
-			if r, rerr := s.Revoke(is.Record.Serial, pki.ReasonCessationOfOperation); rerr == nil {
+			if r, rerr := s.revoke(is.Record.Serial, pki.ReasonCessationOfOperation, false); rerr == nil {
 				revoked = append(revoked, fmt.Sprintf("%x", r.Serial))
 			} else if !errors.Is(rerr, pki.ErrAlreadyRevoked) {
 				err = errors.Join(err, rerr)
@@ -480,7 +480,7 @@ func (s *Station) RenewCard(ctx context.Context, req RenewRequest) (res *EnrollR
 	}
 	issued = nil // recorded on the card and in the inventory: kept from here on
 	for _, serial := range old {
-		if _, err := s.Revoke(serial, pki.ReasonSuperseded); err != nil && !errors.Is(err, pki.ErrAlreadyRevoked) {
+		if _, err := s.revoke(serial, pki.ReasonSuperseded, false); err != nil && !errors.Is(err, pki.ErrAlreadyRevoked) {
 			return nil, err
 		}
 	}

@@ -96,6 +96,22 @@ func (e *EnrollError) Error() string {
 
 func (e *EnrollError) Unwrap() error { return e.Err }
 
+// CardState says in plain words what the failed enrollment left on the
+// card, from the step it stopped at (the steps before it were done).
+func (e *EnrollError) CardState() string {
+	switch e.Step {
+	case "check", "card":
+		return "the card was not changed"
+	case "management key", "record":
+		return "the card was not enrolled: at most its identifiers (CHUID, CCC) were written; enroll it again"
+	case "write":
+		return "the card is recorded as uninitialized; it has this station's management key, a new PUK and PIN and new keys, and any certificate written to it was revoked again: enroll it again (it starts over) or reset it"
+	case "activate":
+		return "the card is recorded as uninitialized; it has this station's management key, a new PUK and PIN, and certificates that were revoked again: enroll it again (it starts over) or reset it"
+	}
+	return "the card is recorded as uninitialized; it may have this station's management key, a new PUK and PIN and new keys, but no certificate: enroll it again (it starts over) or reset it"
+}
+
 // CardStateError is a card the inventory has in a state that does not
 // allow the action (e.g. enrolling a card that is active).
 type CardStateError struct {
@@ -453,7 +469,7 @@ func (e *enrollment) run(ctx context.Context, issue issueFunc) error {
 		var leftovers []string
 		for _, c := range current.Certificates {
 			if serial, ok := new(big.Int).SetString(c.Serial, 16); ok {
-				if rec, err := e.s.Revoke(serial, pki.ReasonCessationOfOperation); err == nil {
+				if rec, err := e.s.revoke(serial, pki.ReasonCessationOfOperation, false); err == nil {
 					leftovers = append(leftovers, fmt.Sprintf("%x", rec.Serial))
 				} else if !errors.Is(err, pki.ErrAlreadyRevoked) {
 					return "", err
@@ -645,7 +661,7 @@ func (e *enrollment) fail(cause error) error {
 	ee := &EnrollError{Step: e.step, Err: cause, CardID: e.id}
 	var errs []error
 	for _, is := range e.issued {
-		rec, err := e.s.Revoke(is.Record.Serial, pki.ReasonCessationOfOperation)
+		rec, err := e.s.revoke(is.Record.Serial, pki.ReasonCessationOfOperation, false)
 		if err != nil && !errors.Is(err, pki.ErrAlreadyRevoked) {
 			errs = append(errs, fmt.Errorf("revoking %x: %w", is.Record.Serial, err))
 			continue

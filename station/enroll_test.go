@@ -627,6 +627,9 @@ func TestEnrollCancelled(t *testing.T) {
 	if !errors.As(err, &ee) || !errors.Is(err, context.Canceled) || ee.Step != "write" || len(ee.Revoked) != 1 {
 		t.Fatalf("cancelled enrollment: %v", err)
 	}
+	if !strings.Contains(ee.CardState(), "revoked again") {
+		t.Errorf("the card's state after a cancelled write: %q", ee.CardState())
+	}
 	checkNothingActive(t, st, "alice")
 }
 

@@ -159,13 +159,13 @@ func (s *Station) ExportKDC(ctx context.Context, opts KDCExportOptions) (*KDCExp
 		if err != nil {
 			// Issued but not delivered: no valid certificate is left
 			// without a holder.
-			if _, rerr := s.Revoke(chain[0].SerialNumber, pki.ReasonCessationOfOperation); rerr != nil {
+			if _, rerr := s.revoke(chain[0].SerialNumber, pki.ReasonCessationOfOperation, false); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
 			return nil, err
 		}
 		if old != nil {
-			if _, err := s.Revoke(old.SerialNumber, pki.ReasonSuperseded); err != nil {
+			if _, err := s.revoke(old.SerialNumber, pki.ReasonSuperseded, false); err != nil {
 				return nil, fmt.Errorf("station: revoking the replaced KDC certificate %x: %w", old.SerialNumber, err)
 			}
 			out.Superseded = old

@@ -45,6 +45,9 @@ type Officer struct {
 	piv     *card.PIV
 	key     crypto.Signer
 	release func()
+	// unlockedCA: the CA key was unlocked in this session (guarded by
+	// the station's enroll.mu).
+	unlockedCA bool
 }
 
 // Actor is how the audit log names the officer.
@@ -104,12 +107,12 @@ func (s *Station) SignInCard(ctx context.Context, c card.Card, reader, pin strin
 func (s *Station) signIn(_ context.Context, p *card.PIV, reader, pin string) (*Officer, error) {
 	cert, slot, err := findAgentCert(p)
 	if err != nil {
-		s.Record(audit.Record{Actor: s.actor(), Action: "officer.signin", Outcome: "refused", Detail: "no enrollment-agent certificate on the card in " + reader})
+		s.Record(audit.Record{Actor: s.processActor(), Action: "officer.signin", Outcome: "refused", Detail: "no enrollment-agent certificate on the card in " + reader})
 		return nil, err
 	}
 	user, err := s.checkAgent(cert)
 	if err != nil {
-		s.Record(audit.Record{Actor: s.actor(), Action: "officer.signin", Cert: fmt.Sprintf("%x", cert.SerialNumber), Outcome: "refused", Detail: err.Error()})
+		s.Record(audit.Record{Actor: s.processActor(), Action: "officer.signin", Cert: fmt.Sprintf("%x", cert.SerialNumber), Outcome: "refused", Detail: err.Error()})
 		return nil, err
 	}
 	actor := "officer:" + user
@@ -244,9 +247,14 @@ func (s *Station) signOut(only *Officer, detail string) {
 		return
 	}
 	s.enroll.officer = nil
+	unlocked := o.unlockedCA
 	s.enroll.mu.Unlock()
 	if o.release != nil {
 		o.release()
+	}
+	if unlocked {
+		// What the officer unlocked goes with the officer.
+		s.lockCA()
 	}
 	if err := s.Record(audit.Record{Actor: o.Actor(), Action: "officer.signout", User: o.User, Outcome: "ok", Detail: detail}); err != nil {
 		s.Log.Error("audit of officer sign-out failed", "err", err)

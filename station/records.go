@@ -33,11 +33,41 @@ func DefaultActor() string {
 	return fmt.Sprintf("cli:uid%d", os.Getuid())
 }
 
+// actor is who the audit log says acts on this station: the officer
+// signed in on it while there is one, so that everything done at the
+// station in an officer session (a certificate issued inside an
+// enrollment, a suspension, a CRL) names the officer; else processActor.
+// The session is this station's own: commands forwarded over the control
+// socket run on borrowed stations and keep their own actor.
 func (s *Station) actor() string {
+	s.enroll.mu.Lock()
+	o := s.enroll.officer
+	s.enroll.mu.Unlock()
+	if o != nil {
+		return o.Actor()
+	}
+	return s.processActor()
+}
+
+// processActor is who runs this station when no officer is signed in:
+// Actor, or DefaultActor.
+func (s *Station) processActor() string {
 	if s.Actor == "" {
 		return DefaultActor()
 	}
 	return s.Actor
+}
+
+// needOfficer refuses (audited, as ErrNotSignedIn) an action that a
+// station with RequireOfficer takes only in an officer session.
+func (s *Station) needOfficer(r audit.Record) error {
+	if !s.RequireOfficer {
+		return nil
+	}
+	if _, err := s.Officer(); err != nil {
+		return s.recordErr(r, err)
+	}
+	return nil
 }
 
 // Inventory opens the card inventory.
@@ -173,7 +203,7 @@ func Outcome(err error) string {
 		errors.Is(err, pki.ErrAlreadyRevoked), errors.Is(err, pki.ErrNotOnHold),
 		errors.Is(err, pki.ErrNotFound), errors.Is(err, ErrPassphrase),
 		errors.Is(err, inventory.ErrNotFound), errors.Is(err, ErrBadReason),
-		errors.Is(err, ErrCertRevoked):
+		errors.Is(err, ErrCertRevoked), errors.Is(err, ErrNotSignedIn):
 		return audit.Refused
 	}
 	return audit.Failed
@@ -281,6 +311,9 @@ func (s *Station) cardAction(ctx context.Context, id string, to inventory.State,
 	base := audit.Record{Action: action, Card: id, Detail: detail}
 	// The audit log must be usable before anything changes.
 	if err := s.auditReady(action); err != nil {
+		return nil, err
+	}
+	if err := s.needOfficer(base); err != nil {
 		return nil, err
 	}
 	inv, err := s.Inventory()

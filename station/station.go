@@ -58,9 +58,17 @@ type Station struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	// Actor is who the audit log says acts; empty means DefaultActor()
-	// ("cli:<os user>"). The TUI and SSH fronts set their own
-	// ("officer:alice", "ssh:SHA256:...").
+	// ("cli:<os user>"). The SSH front sets its own ("ssh:SHA256:...").
+	// While an officer is signed in on this station, the officer acts
+	// ("officer:alice") whatever Actor says.
 	Actor string
+	// RequireOfficer makes the actions that change a card's or a
+	// certificate's status without the card (SuspendCard, ReinstateCard,
+	// RevokeCard, Revoke, Release) refuse with ErrNotSignedIn unless an
+	// officer is signed in, as enrollment and the actions on a card always
+	// do. The kiosk sets it, so that nobody acts there anonymously; the
+	// CLI and SSH fronts, whose users are authenticated otherwise, do not.
+	RequireOfficer bool
 	// CRLPassphrase, when set, unlocks an encrypted CA key without a
 	// prompt so that card lifecycle actions can publish a fresh CRL.
 	CRLPassphrase PassphraseFunc
@@ -542,6 +550,14 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		if key, err = s.loadKey(pass); err != nil {
 			return nil, err
 		}
+		if s.Config.CA.KeyEncrypted {
+			// Unlocked in an officer session: forgotten when it ends.
+			s.enroll.mu.Lock()
+			if o := s.enroll.officer; o != nil {
+				o.unlockedCA = true
+			}
+			s.enroll.mu.Unlock()
+		}
 	}
 	db, err := s.CADB()
 	if err != nil {
@@ -577,6 +593,43 @@ func (s *Station) CA(pass PassphraseFunc) (*pki.CA, error) {
 		s.ca = ca
 	}
 	return s.ca, nil
+}
+
+// CAUnlocked reports whether the CA key can sign without a passphrase:
+// it is not encrypted, or it was unlocked in this station (and not
+// forgotten since, see UnlockCA).
+func (s *Station) CAUnlocked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.Config.CA.KeyEncrypted || s.ca != nil || s.caKey != nil
+}
+
+// UnlockCA unlocks an encrypted CA key for the actions that need it, so
+// that a front asks for the passphrase once (audited as ca.unlock; a wrong
+// passphrase is ErrPassphrase and changes nothing). The passphrase itself
+// is not kept, only the unlocked CA, as for the services; a key unlocked
+// (here or by any action) in an officer session is forgotten again when
+// the session ends.
+func (s *Station) UnlockCA(pass PassphraseFunc) error {
+	if s.CAUnlocked() {
+		return nil
+	}
+	ar := audit.Record{Action: "ca.unlock"}
+	if err := s.auditReady(ar.Action); err != nil {
+		return err
+	}
+	_, err := s.CA(pass)
+	return s.recordErr(ar, err)
+}
+
+// lockCA forgets the unlocked CA of an encrypted key.
+func (s *Station) lockCA() {
+	if !s.Config.CA.KeyEncrypted {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ca, s.caKey = nil, nil
 }
 
 // ErrPassphrase is returned when the CA key cannot be unlocked.
@@ -671,23 +724,36 @@ func (s *Station) recordIssued(ar audit.Record, issued *pki.Issued) error {
 
 // Revoke revokes a certificate. It needs no CA key: the next CRL carries it.
 // certificateHold puts it on hold (audited as cert.hold, else cert.revoke).
+// A station with RequireOfficer refuses it while no officer is signed in.
 func (s *Station) Revoke(serial *big.Int, reason pki.RevocationReason) (*pki.Record, error) {
+	return s.revoke(serial, reason, true)
+}
+
+// revoke is Revoke; the station's own revocations (rolling back a failed
+// enrollment, superseding a renewed certificate) pass officer false: they
+// go ahead even when the officer's card has just gone.
+func (s *Station) revoke(serial *big.Int, reason pki.RevocationReason, officer bool) (*pki.Record, error) {
 	ar := audit.Record{Action: "cert.revoke", Cert: hexSerial(serial), Detail: reason.String()}
 	if reason == pki.ReasonCertificateHold {
 		ar.Action = "cert.hold"
 	}
-	return s.changeCert(ar, serial, func(db *pki.DB) (*pki.Record, error) { return s.revokeDB(db, serial, reason) })
+	return s.changeCert(ar, serial, officer, func(db *pki.DB) (*pki.Record, error) { return s.revokeDB(db, serial, reason) })
 }
 
 // Release lifts a certificateHold (audited as cert.release).
 func (s *Station) Release(serial *big.Int) (*pki.Record, error) {
 	ar := audit.Record{Action: "cert.release", Cert: hexSerial(serial)}
-	return s.changeCert(ar, serial, func(db *pki.DB) (*pki.Record, error) { return db.Release(serial) })
+	return s.changeCert(ar, serial, true, func(db *pki.DB) (*pki.Record, error) { return db.Release(serial) })
 }
 
-func (s *Station) changeCert(ar audit.Record, serial *big.Int, change func(db *pki.DB) (*pki.Record, error)) (*pki.Record, error) {
+func (s *Station) changeCert(ar audit.Record, serial *big.Int, officer bool, change func(db *pki.DB) (*pki.Record, error)) (*pki.Record, error) {
 	if err := s.auditReady(ar.Action); err != nil {
 		return nil, err
+	}
+	if officer {
+		if err := s.needOfficer(ar); err != nil {
+			return nil, err
+		}
 	}
 	db, err := s.CADB()
 	if err != nil {

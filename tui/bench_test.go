@@ -96,18 +96,18 @@ func BenchmarkSearchKeystroke(b *testing.B) {
 			m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 			m.switchTo(2)
 			d := m.screens[2].c.(*dirScreen)
-			d.input.Focus()
+			d.find.input.Focus()
 			text := []rune(w.text)
 			var worst time.Duration
 			i := 0
 			for b.Loop() {
 				n := i % len(text)
 				if n == 0 {
-					d.input.SetValue("")
+					d.find.input.SetValue("")
 				}
 				start := time.Now()
 				m.Update(tea.KeyPressMsg{Code: text[n], Text: string(text[n])})
-				msg := d.search(d.input.Value())()
+				msg := d.find.search(d.find.input.Value())()
 				if um := msg.(usersMsg); um.err != nil {
 					b.Fatal(um.err)
 				}
@@ -134,17 +134,17 @@ func BenchmarkSearchRender(b *testing.B) {
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.switchTo(2)
 	d := m.screens[2].c.(*dirScreen)
-	d.input.Focus()
+	d.find.input.Focus()
 	var users []*directory.User
 	for i := range searchLimit {
 		users = append(users, &directory.User{Name: fmt.Sprintf("user%06d", i), DisplayName: fmt.Sprintf("User %d", i), Mail: fmt.Sprintf("user%06d@example.test", i)})
 	}
 	for b.Loop() {
 		m.Update(tea.KeyPressMsg{Code: 'u', Text: "u"})
-		m.Update(usersMsg{seq: d.seq, query: d.input.Value(), users: users})
+		m.Update(usersMsg{to: d.find, seq: d.find.seq, query: d.find.input.Value(), users: users})
 		_ = m.View()
-		if len(d.input.Value()) > 20 {
-			d.input.SetValue("")
+		if len(d.find.input.Value()) > 20 {
+			d.find.input.SetValue("")
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -85,7 +84,7 @@ type caScreen struct {
 	shownReason atomic.Int32
 	confirm     bool
 	passphrase  string
-	unlocked    bool // the station holds the unlocked CA key
+	officer     bool // an officer is signed in
 
 	busy   string
 	status string
@@ -243,12 +242,13 @@ func (c *caScreen) Update(msg tea.Msg) tea.Cmd {
 		return c.query()
 	case crlPublishedMsg:
 		c.busy = ""
-		c.unlocked = true
 		c.status = fmt.Sprintf("CRL #%s published: %d revoked, next update %s", msg.crl.Number, len(msg.crl.RevokedCertificateEntries), day(msg.crl.NextUpdate))
+		return nil
+	case officerMsg:
+		c.officer = msg.user != ""
 		return nil
 	case crlFailedMsg:
 		c.busy = ""
-		c.unlocked = false
 		c.err = msg.err
 		return nil
 	case tea.KeyPressMsg:
@@ -376,6 +376,10 @@ func (c *caScreen) startRevoke(r *pki.Record) tea.Cmd {
 	if r == nil {
 		return nil
 	}
+	if c.b.st.RequireOfficer && !c.officer {
+		c.err = needOfficer("revoking a certificate")
+		return nil
+	}
 	if r.Status == pki.StatusRevoked {
 		c.err = fmt.Errorf("certificate %s is already revoked (%s, %s)", shortSerial(r.Serial), r.Reason, day(r.RevokedAt))
 		return nil
@@ -414,20 +418,12 @@ func (c *caScreen) startRevoke(r *pki.Record) tea.Cmd {
 }
 
 // startPublish signs a CRL, asking for the CA key passphrase first when
-// the key is encrypted and not yet unlocked.
+// the key is encrypted and not unlocked (the station keeps it unlocked
+// for the officer session it was unlocked in).
 func (c *caScreen) startPublish() tea.Cmd {
-	if c.b.st.CAKeyEncrypted() && !c.unlocked {
+	if !c.b.st.CAUnlocked() {
 		c.passphrase = ""
-		c.form = huh.NewForm(huh.NewGroup(
-			huh.NewInput().Title("CA key passphrase").Description("to sign the CRL; it is not kept").
-				EchoMode(huh.EchoModePassword).Value(&c.passphrase).
-				Validate(func(s string) error {
-					if s == "" {
-						return errors.New("enter the passphrase, or esc to cancel")
-					}
-					return nil
-				}),
-		)).WithTheme(c.s.Form).WithShowHelp(false)
+		c.form = passphraseForm(c.s, &c.passphrase, "to sign the CRL; it is not kept")
 		c.back = c.mode
 		c.mode = caPassForm
 		c.sizeForm()
@@ -443,8 +439,7 @@ func (c *caScreen) publish(pass []byte) tea.Cmd {
 	return func() tea.Msg {
 		var pf station.PassphraseFunc
 		if pass != nil {
-			// The station wipes the slice after use.
-			pf = func(bool) ([]byte, error) { p := pass; pass = nil; return p, nil }
+			pf = oncePassphrase(pass) // the station wipes it after use
 		}
 		b.mu.Lock()
 		crl, err := b.st.PublishCRL(pf)
@@ -477,6 +472,10 @@ func (c *caScreen) release(r *pki.Record) tea.Cmd {
 	}
 	if r.Status != pki.StatusOnHold {
 		c.err = fmt.Errorf("certificate %s is not on hold", shortSerial(r.Serial))
+		return nil
+	}
+	if c.b.st.RequireOfficer && !c.officer {
+		c.err = needOfficer("releasing a hold")
 		return nil
 	}
 	c.busy = "releasing the hold…"
@@ -663,14 +662,7 @@ func (c *caScreen) listView() string {
 	case len(c.recs) == 0:
 		b.WriteString(c.s.Muted.Render("no certificate matches") + "\n")
 	default:
-		n := fmt.Sprintf("%d certificates", len(c.recs))
-		if len(c.recs) == 1 {
-			n = "1 certificate"
-		}
-		if len(c.recs) == listLimit {
-			n = fmt.Sprintf("the first %d certificates: filter to see others", listLimit)
-		}
-		b.WriteString(c.s.Muted.Render(n) + "\n")
+		b.WriteString(c.s.Muted.Render(countText(len(c.recs), listLimit, "certificate", "filter to see others")) + "\n")
 		b.WriteString(c.table.View())
 	}
 	return strings.TrimRight(b.String(), "\n")

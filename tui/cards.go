@@ -38,6 +38,11 @@ const (
 	actRenew
 )
 
+var cardActionNames = map[cardAction]string{
+	actSuspend: "suspending a card", actReinstate: "reinstating a card", actRevoke: "revoking a card",
+	actUnblock: "unblocking a PIN", actReset: "resetting a card", actRenew: "renewing a card",
+}
+
 var cardStates = []inventory.State{"", inventory.Active, inventory.Suspended, inventory.Revoked, inventory.Uninitialized}
 
 // cardsScreen is the card inventory: filter and sort, one card's details
@@ -52,6 +57,7 @@ type cardsScreen struct {
 	mode   cardsMode
 
 	present map[string]bool
+	officer bool // an officer is signed in
 
 	owner   textinput.Model
 	state   int // index in cardStates
@@ -71,6 +77,9 @@ type cardsScreen struct {
 	reader  string
 	random  bool
 	pin     string
+	// passphrase is the CA key's, asked with a renewal while the key is
+	// locked.
+	passphrase string
 }
 
 type cardsKeys struct {
@@ -115,7 +124,7 @@ func (c *cardsScreen) Capturing() bool { return c.owner.Focused() || c.mode == c
 func (c *cardsScreen) load() tea.Cmd {
 	c.seq++
 	seq, b := c.seq, c.b
-	q := inventory.Query{Owner: strings.TrimSpace(c.owner.Value()), State: cardStates[c.state]}
+	q := inventory.Query{OwnerLike: strings.TrimSpace(c.owner.Value()), State: cardStates[c.state]}
 	byOwner := c.byOwner
 	return func() tea.Msg {
 		inv, err := b.st.Inventory()
@@ -151,6 +160,7 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 			clear(c.present)
 		}
 	case officerMsg:
+		c.officer = msg.user != ""
 		if msg.user == "" && strings.Contains(c.status, "new PIN") {
 			// Locked: a random PIN on the screen goes with the officer.
 			c.status = ""
@@ -189,7 +199,7 @@ func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 func (c *cardsScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	if c.mode == cardsForm {
 		if key.Matches(msg, c.keys.Back) {
-			c.form, c.pin, c.mode, c.status = nil, "", cardsDetail, "cancelled"
+			c.form, c.pin, c.passphrase, c.mode, c.status = nil, "", "", cardsDetail, "cancelled"
 			return nil
 		}
 		return c.updateForm(msg)
@@ -278,6 +288,13 @@ func cardRef(local []LocalCard, name string) (station.CardRef, error) {
 
 func (c *cardsScreen) startForm(a cardAction, sel *inventory.Card) tea.Cmd {
 	c.action, c.confirm, c.random, c.pin, c.status, c.err = a, false, false, "", "", nil
+	// The actions on the card always need the officer (the station asks
+	// the officer card for them); the others when the station says so.
+	onCard := a == actUnblock || a == actReset || a == actRenew
+	if !c.officer && (onCard || c.b.st.RequireOfficer) {
+		c.err = needOfficer(cardActionNames[a])
+		return nil
+	}
 	c.reason = pki.ReasonKeyCompromise
 	who := fmt.Sprintf("card %s of %s", truncate(sel.ID, 20), sel.Owner)
 	cards := cardChoices(c.local, c.present)
@@ -339,6 +356,19 @@ func (c *cardsScreen) startForm(a cardAction, sel *inventory.Card) tea.Cmd {
 					}
 					return nil
 				}))
+		if !c.b.st.CAUnlocked() {
+			// The CA issues the new certificates; its key is unlocked
+			// for the rest of the officer session.
+			fields = append(fields, huh.NewInput().Title("CA key passphrase").
+				Description("to issue the new certificates; asked once per sign-in, not kept").
+				EchoMode(huh.EchoModePassword).Value(&c.passphrase).
+				Validate(func(s string) error {
+					if s == "" {
+						return errors.New("enter the passphrase, or esc to cancel")
+					}
+					return nil
+				}))
+		}
 	}
 	c.form = huh.NewForm(huh.NewGroup(fields...)).WithTheme(c.s.Form).WithShowHelp(false)
 	c.form.WithWidth(min(c.width-4, 70))
@@ -357,15 +387,20 @@ func (c *cardsScreen) updateForm(msg tea.Msg) tea.Cmd {
 		c.mode = cardsDetail
 		pin := c.pin
 		c.pin = ""
+		var pass []byte
+		if c.passphrase != "" {
+			pass = []byte(c.passphrase)
+			c.passphrase = ""
+		}
 		needsYes := c.action != actUnblock && c.action != actRenew
 		if needsYes && !c.confirm {
 			c.status = "nothing changed"
 			return nil
 		}
-		return c.run(c.action, c.selected(), pin)
+		return c.run(c.action, c.selected(), pin, pass)
 	case huh.StateAborted:
 		c.form = nil
-		c.pin = ""
+		c.pin, c.passphrase = "", ""
 		c.mode = cardsDetail
 		c.status = "cancelled"
 		return nil
@@ -373,8 +408,9 @@ func (c *cardsScreen) updateForm(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// run asks the station to do the action.
-func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string) tea.Cmd {
+// run asks the station to do the action; pass, when not nil, unlocks the
+// CA key first.
+func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string, pass []byte) tea.Cmd {
 	if sel == nil {
 		return nil
 	}
@@ -413,6 +449,17 @@ func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string) tea.Cmd
 				}
 				return cardActionMsg{status: "PIN set"}
 			case actRenew:
+				if pass != nil {
+					b.mu.Lock()
+					err := b.st.UnlockCA(oncePassphrase(pass))
+					b.mu.Unlock()
+					if err != nil {
+						if ref.Card != nil {
+							ref.Card.Close()
+						}
+						return cardActionMsg{err: err}
+					}
+				}
 				er, err := b.st.RenewCard(ctx, station.RenewRequest{CardRef: ref, PIN: pin})
 				if err != nil {
 					return cardActionMsg{err: err}
@@ -428,7 +475,11 @@ func (c *cardsScreen) run(a cardAction, sel *inventory.Card, pin string) tea.Cmd
 			s += fmt.Sprintf(", %d certificate(s) changed", len(res.Changed))
 		}
 		if res.CRLErr != nil {
-			s += "; CRL not published: " + errText(res.CRLErr)
+			if b.st.CAUnlocked() {
+				s += "; CRL not published: " + errText(res.CRLErr)
+			} else {
+				s += "; no CRL published (the CA key is locked): publish it on the CA screen (p)"
+			}
 		}
 		return cardActionMsg{status: s}
 	}

@@ -5,26 +5,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/table"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/scstation/scstation/directory"
 	"github.com/scstation/scstation/pki"
 )
-
-// searchLimit caps the users one search shows: it keeps each keystroke
-// cheap however big the directory is.
-const searchLimit = 50
-
-// searchDebounce lets a fast typist finish a burst of keys before the
-// directory is asked.
-var searchDebounce = 60 * time.Millisecond
 
 type dirMode int
 
@@ -44,13 +33,7 @@ type dirScreen struct {
 	height int
 	mode   dirMode
 
-	input    textinput.Model
-	seq      int
-	searched string
-	users    []*directory.User
-	table    table.Model
-	err      error
-	took     time.Duration
+	find *userSearch
 
 	user     *userDetail
 	userErr  error
@@ -77,14 +60,6 @@ type certInfo struct {
 }
 
 type (
-	searchTickMsg struct{ seq int }
-	usersMsg      struct {
-		seq   int
-		query string
-		users []*directory.User
-		took  time.Duration
-		err   error
-	}
 	userMsg struct {
 		d   *userDetail
 		err error
@@ -104,38 +79,13 @@ func newDirScreen(b *backend, s *Styles) *dirScreen {
 		Up:     key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:   key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 	}}
-	d.input = textinput.New()
-	d.input.Prompt = "search: "
-	d.input.Placeholder = "name, login, mail or UPN"
-	d.input.CharLimit = 128
-	d.input.SetWidth(40)
-	d.input.SetStyles(s.Input)
-	d.table = table.New(table.WithStyles(s.Table))
-	d.setColumns()
+	d.find = newUserSearch(b, s, "search: ")
 	return d
 }
 
-func (d *dirScreen) Init() tea.Cmd {
-	return tea.Batch(d.input.Focus(), d.search(""))
-}
+func (d *dirScreen) Init() tea.Cmd { return d.find.Init() }
 
-func (d *dirScreen) Capturing() bool { return d.mode == dirSearch && d.input.Focused() }
-
-// search asks the directory for the users matching prefix. It runs as a
-// command, never in Update, and results of older searches are dropped.
-func (d *dirScreen) search(prefix string) tea.Cmd {
-	seq, b := d.seq, d.b
-	return func() tea.Msg {
-		start := time.Now()
-		dir, err := b.directory()
-		if err != nil {
-			return usersMsg{seq: seq, query: prefix, err: err}
-		}
-		users, err := dir.FindUsers(context.Background(), prefix, searchLimit)
-		slices.SortFunc(users, func(a, c *directory.User) int { return strings.Compare(a.Name, c.Name) })
-		return usersMsg{seq: seq, query: prefix, users: users, took: time.Since(start), err: err}
-	}
-}
+func (d *dirScreen) Capturing() bool { return d.mode == dirSearch && d.find.input.Focused() }
 
 func (d *dirScreen) loadUser(name string) tea.Cmd {
 	b := d.b
@@ -200,19 +150,10 @@ func (d *dirScreen) loadGroups() tea.Cmd {
 }
 
 func (d *dirScreen) Update(msg tea.Msg) tea.Cmd {
+	if cmd, ok := d.find.Update(msg); ok {
+		return cmd
+	}
 	switch msg := msg.(type) {
-	case searchTickMsg:
-		if msg.seq != d.seq {
-			return nil // a newer keystroke came in the meantime
-		}
-		return d.search(strings.TrimSpace(d.input.Value()))
-	case usersMsg:
-		if msg.seq != d.seq {
-			return nil
-		}
-		d.searched, d.users, d.err, d.took = msg.query, msg.users, msg.err, msg.took
-		d.setRows()
-		return nil
 	case userMsg:
 		d.user, d.userErr = msg.d, msg.err
 		return nil
@@ -222,10 +163,8 @@ func (d *dirScreen) Update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return d.key(msg)
 	}
-	if d.input.Focused() {
-		var cmd tea.Cmd
-		d.input, cmd = d.input.Update(msg)
-		return cmd
+	if d.find.input.Focused() {
+		return d.find.Type(msg)
 	}
 	return nil
 }
@@ -238,35 +177,26 @@ func (d *dirScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
-	if d.input.Focused() {
+	f := d.find
+	if f.input.Focused() {
 		switch msg.String() {
 		case "esc":
-			d.input.Blur()
-			d.table.Focus()
+			f.input.Blur()
+			f.table.Focus()
 			return nil
 		case "down", "up":
-			d.input.Blur()
-			d.table.Focus()
-			var cmd tea.Cmd
-			d.table, cmd = d.table.Update(msg)
-			return cmd
+			f.input.Blur()
+			f.table.Focus()
+			return f.Move(msg)
 		case "enter":
 			return d.open()
 		}
-		before := d.input.Value()
-		var cmd tea.Cmd
-		d.input, cmd = d.input.Update(msg)
-		if d.input.Value() != before {
-			d.seq++
-			seq := d.seq
-			return tea.Batch(cmd, tea.Tick(searchDebounce, func(time.Time) tea.Msg { return searchTickMsg{seq} }))
-		}
-		return cmd
+		return f.Type(msg)
 	}
 	switch {
 	case key.Matches(msg, d.keys.Search), key.Matches(msg, d.keys.Back):
-		d.table.Blur()
-		return d.input.Focus()
+		f.table.Blur()
+		return f.input.Focus()
 	case key.Matches(msg, d.keys.Open):
 		return d.open()
 	case key.Matches(msg, d.keys.Groups):
@@ -274,53 +204,24 @@ func (d *dirScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		d.groups, d.groupErr = nil, nil
 		return d.loadGroups()
 	}
-	var cmd tea.Cmd
-	d.table, cmd = d.table.Update(msg)
-	return cmd
+	return f.Move(msg)
 }
 
 func (d *dirScreen) open() tea.Cmd {
-	i := d.table.Cursor()
-	if i < 0 || i >= len(d.users) {
+	u := d.find.Selected()
+	if u == nil {
 		return nil
 	}
 	d.mode = dirUser
-	d.input.Blur()
-	d.table.Focus()
+	d.find.input.Blur()
+	d.find.table.Focus()
 	d.user, d.userErr = nil, nil
-	return d.loadUser(d.users[i].Name)
+	return d.loadUser(u.Name)
 }
 
 func (d *dirScreen) SetSize(w, h int) {
 	d.width, d.height = w, h
-	d.setColumns()
-	d.table.SetHeight(max(h-3, 3))
-	d.input.SetWidth(max(min(w-10, 50), 10))
-}
-
-func (d *dirScreen) setColumns() {
-	w := d.width
-	if w == 0 {
-		w = 80
-	}
-	// Login 12, Certs 5, the rest shared by name and mail.
-	rest := max(w-12-5-8-1, 20)
-	d.table.SetColumns([]table.Column{
-		{Title: "Login", Width: 12}, {Title: "Name", Width: rest * 2 / 5}, {Title: "Mail", Width: rest - rest*2/5},
-		{Title: "Certs", Width: 5},
-	})
-	d.table.SetWidth(w)
-}
-
-func (d *dirScreen) setRows() {
-	rows := make([]table.Row, len(d.users))
-	for i, u := range d.users {
-		rows[i] = table.Row{u.Name, u.DisplayName, u.Mail, fmt.Sprint(len(u.Certificates))}
-	}
-	d.table.SetRows(rows)
-	if d.table.Cursor() >= len(rows) || d.table.Cursor() < 0 {
-		d.table.SetCursor(0)
-	}
+	d.find.SetSize(w, h-3)
 }
 
 func (d *dirScreen) ShortHelp() []key.Binding {
@@ -328,7 +229,7 @@ func (d *dirScreen) ShortHelp() []key.Binding {
 	switch {
 	case d.mode != dirSearch:
 		return []key.Binding{k.Back}
-	case d.input.Focused():
+	case d.find.input.Focused():
 		return []key.Binding{
 			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 			key.NewBinding(key.WithKeys("↓"), key.WithHelp("↓/esc", "to the list")),
@@ -349,27 +250,7 @@ func (d *dirScreen) View() string {
 	case dirGroups:
 		return d.groupsView()
 	}
-	var b strings.Builder
-	b.WriteString(d.input.View() + "\n")
-	switch {
-	case d.err != nil:
-		b.WriteString(d.s.Error.Render("✗ " + errText(d.err)))
-	case len(d.users) == 0 && d.searched == "" && d.seq == 0:
-		b.WriteString(d.s.Muted.Render("searching…"))
-	case len(d.users) == 0:
-		b.WriteString(d.s.Muted.Render(fmt.Sprintf("no user matches %q", d.searched)))
-	default:
-		n := fmt.Sprintf("%d users", len(d.users))
-		if len(d.users) == 1 {
-			n = "1 user"
-		}
-		if len(d.users) == searchLimit {
-			n = fmt.Sprintf("the first %d users: type more to narrow", searchLimit)
-		}
-		b.WriteString(d.s.Muted.Render(n) + "\n")
-		b.WriteString(d.table.View())
-	}
-	return b.String()
+	return d.find.View()
 }
 
 func (d *dirScreen) kv(label, value string) string {

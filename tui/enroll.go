@@ -10,7 +10,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
@@ -66,11 +65,7 @@ type enrollScreen struct {
 	officer string
 	present map[string]bool
 
-	input   textinput.Model
-	seq     int
-	users   []*directory.User
-	cursor  int
-	findErr error
+	find *userSearch
 
 	user      *directory.User
 	tmpls     []station.CardTemplate
@@ -80,13 +75,20 @@ type enrollScreen struct {
 	reader    string
 	randomPIN bool
 	pin, pin2 string
+	// passForm: the open form asks for the CA key passphrase.
+	passForm   bool
+	passphrase string
+	busy       string
 
-	spin    spinner.Model
-	cancel  context.CancelFunc
-	steps   []station.Step
-	started time.Time
-	res     *station.EnrollResult
-	err     error
+	spin   spinner.Model
+	cancel context.CancelFunc
+	// cancelling: esc was pressed; the station stops after the step the
+	// card is in (a card cannot be interrupted mid-command).
+	cancelling bool
+	steps      []station.Step
+	started    time.Time
+	res        *station.EnrollResult
+	err        error
 }
 
 type enrollKeys struct {
@@ -94,12 +96,13 @@ type enrollKeys struct {
 }
 
 type (
-	enrollUsersMsg struct {
-		seq   int
-		users []*directory.User
-		err   error
-	}
 	cardTemplatesMsg struct {
+		ts  []station.CardTemplate
+		err error
+	}
+	// enrollReadyMsg: the CA key is unlocked (or err says why not) and
+	// the templates it offers are loaded.
+	enrollReadyMsg struct {
 		ts  []station.CardTemplate
 		err error
 	}
@@ -121,35 +124,16 @@ func newEnroll(b *backend, s *Styles, local []LocalCard) *enrollScreen {
 		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 		Again:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next enrollment")),
 	}}
-	e.input = textinput.New()
-	e.input.Prompt = "user: "
-	e.input.Placeholder = "name, login, mail or UPN"
-	e.input.CharLimit = 128
-	e.input.SetWidth(40)
-	e.input.SetStyles(s.Input)
+	e.find = newUserSearch(b, s, "user: ")
 	e.spin = spinner.New(spinner.WithSpinner(spinner.Line))
 	return e
 }
 
 func (e *enrollScreen) Init() tea.Cmd {
-	return tea.Batch(e.input.Focus(), e.search(""), e.loadTemplates())
+	return tea.Batch(e.find.Init(), e.loadTemplates())
 }
 
 func (e *enrollScreen) Capturing() bool { return e.mode == enrUser || e.mode == enrForm }
-
-func (e *enrollScreen) search(prefix string) tea.Cmd {
-	e.seq++
-	seq, b := e.seq, e.b
-	return func() tea.Msg {
-		dir, err := b.directory()
-		if err != nil {
-			return enrollUsersMsg{seq: seq, err: err}
-		}
-		users, err := dir.FindUsers(context.Background(), prefix, searchLimit)
-		slices.SortFunc(users, func(a, c *directory.User) int { return strings.Compare(a.Name, c.Name) })
-		return enrollUsersMsg{seq: seq, users: users, err: err}
-	}
-}
 
 func (e *enrollScreen) loadTemplates() tea.Cmd {
 	b := e.b
@@ -162,13 +146,15 @@ func (e *enrollScreen) loadTemplates() tea.Cmd {
 }
 
 func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
+	if cmd, ok := e.find.Update(msg); ok {
+		return cmd
+	}
 	switch msg := msg.(type) {
 	case officerMsg:
 		e.officer = msg.user
 		if msg.user == "" && e.mode == enrDone {
 			// Locked: a random PIN on the screen goes with the officer.
-			e.reset()
-			return e.search("")
+			return e.reset()
 		}
 	case readerEventMsg:
 		switch msg.Kind {
@@ -179,13 +165,26 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 		case card.ServiceDown:
 			clear(e.present)
 		}
-	case enrollUsersMsg:
-		if msg.seq == e.seq {
-			e.users, e.findErr = msg.users, msg.err
-			e.cursor = min(e.cursor, max(len(e.users)-1, 0))
-		}
 	case cardTemplatesMsg:
 		e.tmpls, e.tmplErr = msg.ts, msg.err
+	case enrollReadyMsg:
+		e.busy = ""
+		if e.mode != enrForm || e.user == nil {
+			return nil // cancelled meanwhile
+		}
+		if msg.err != nil {
+			// A wrong passphrase: asked again, with why, in place.
+			if errors.Is(msg.err, station.ErrPassphrase) {
+				cmd := e.startPass(e.user)
+				e.err = msg.err
+				return cmd
+			}
+			e.err = msg.err
+			e.mode = enrUser
+			return e.find.input.Focus()
+		}
+		e.tmpls, e.tmplErr = msg.ts, nil
+		return e.startForm(e.user)
 	case enrollStepMsg:
 		e.steps = append(e.steps, msg.step)
 		return waitEnroll(msg.ch)
@@ -215,58 +214,105 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 func (e *enrollScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	switch e.mode {
 	case enrUser:
+		// The text box keeps the focus: the cursor keys move in the list.
 		switch {
 		case key.Matches(msg, e.keys.Up):
-			e.cursor = max(e.cursor-1, 0)
+			e.find.MoveCursor(-1)
 			return nil
 		case key.Matches(msg, e.keys.Down):
-			e.cursor = min(e.cursor+1, max(len(e.users)-1, 0))
+			e.find.MoveCursor(1)
 			return nil
 		case key.Matches(msg, e.keys.Choose):
-			if len(e.users) == 0 {
-				return nil
+			if u := e.find.Selected(); u != nil {
+				return e.choose(u)
 			}
-			return e.startForm(e.users[e.cursor])
+			return nil
 		}
-		old := e.input.Value()
-		var cmd tea.Cmd
-		e.input, cmd = e.input.Update(msg)
-		if e.input.Value() != old {
-			e.cursor = 0
-			return tea.Batch(cmd, e.search(e.input.Value()))
-		}
-		return cmd
+		return e.find.Type(msg)
 	case enrForm:
 		if key.Matches(msg, e.keys.Cancel) {
-			e.form, e.pin, e.pin2, e.mode = nil, "", "", enrUser
-			return e.input.Focus()
+			e.form, e.pin, e.pin2, e.passphrase, e.mode = nil, "", "", "", enrUser
+			e.busy, e.err = "", nil
+			return e.find.input.Focus()
 		}
 		return e.updateForm(msg)
 	case enrRunning:
 		if key.Matches(msg, e.keys.Cancel) && e.cancel != nil {
 			// The station stops between steps and undoes what it did.
 			e.cancel()
+			e.cancelling = true
 		}
 	case enrDone:
 		if key.Matches(msg, e.keys.Again) || key.Matches(msg, e.keys.Cancel) {
-			e.reset()
-			return tea.Batch(e.input.Focus(), e.search(""))
+			return e.reset()
 		}
 	}
 	return nil
 }
 
-// reset forgets the last enrollment, the random PIN with it.
-func (e *enrollScreen) reset() {
+// reset forgets the last enrollment, the random PIN with it, and starts
+// a new search.
+func (e *enrollScreen) reset() tea.Cmd {
 	e.mode = enrUser
 	e.res, e.err, e.steps, e.user = nil, nil, nil, nil
 	e.pin, e.pin2 = "", ""
-	e.input.SetValue("")
-	e.users, e.cursor = nil, 0
+	return e.find.Reset()
+}
+
+// choose starts an enrollment for u: the officer must be signed in, and
+// an encrypted CA key is unlocked first, once per officer session (the
+// station forgets it at sign-out): an officer enrolls all day, and the
+// officer card and PIN already say who is there.
+func (e *enrollScreen) choose(u *directory.User) tea.Cmd {
+	e.err = nil
+	if e.officer == "" {
+		e.err = needOfficer("enrolling a card")
+		return nil
+	}
+	if !e.b.st.CAUnlocked() {
+		return e.startPass(u)
+	}
+	if e.tmplErr != nil || e.tmpls == nil {
+		// The templates could not be read while the key was locked.
+		e.user, e.mode = u, enrForm
+		return e.ready(nil)
+	}
+	return e.startForm(u)
+}
+
+// startPass asks for the CA key passphrase.
+func (e *enrollScreen) startPass(u *directory.User) tea.Cmd {
+	e.user, e.err = u, nil
+	e.passphrase, e.passForm = "", true
+	e.form = passphraseForm(e.s, &e.passphrase, "to issue "+u.Name+"'s certificates; asked once per sign-in, not kept")
+	e.mode = enrForm
+	e.sizeForm()
+	return e.form.Init()
+}
+
+// ready unlocks the CA key with pass (nil when it is unlocked already)
+// and loads the templates it offers.
+func (e *enrollScreen) ready(pass []byte) tea.Cmd {
+	e.busy = "unlocking the CA key…"
+	b := e.b
+	return func() tea.Msg {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		var pf station.PassphraseFunc
+		if pass != nil {
+			pf = oncePassphrase(pass)
+		}
+		if err := b.st.UnlockCA(pf); err != nil {
+			return enrollReadyMsg{err: err}
+		}
+		ts, err := b.st.CardTemplates(nil)
+		return enrollReadyMsg{ts, err}
+	}
 }
 
 func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
 	e.user = u
+	e.passForm = false
 	if e.tmplErr != nil {
 		e.err = e.tmplErr
 		return nil
@@ -337,12 +383,17 @@ func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
 	switch e.form.State {
 	case huh.StateCompleted:
 		e.form = nil
+		if e.passForm {
+			pass := []byte(e.passphrase)
+			e.passphrase, e.passForm = "", false
+			return e.ready(pass)
+		}
 		return e.run()
 	case huh.StateAborted:
 		e.form = nil
-		e.pin, e.pin2 = "", ""
+		e.pin, e.pin2, e.passphrase, e.passForm = "", "", "", false
 		e.mode = enrUser
-		return e.input.Focus()
+		return e.find.input.Focus()
 	}
 	return cmd
 }
@@ -362,6 +413,7 @@ func (e *enrollScreen) run() tea.Cmd {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.mode = enrRunning
+	e.cancelling = false
 	e.steps, e.res, e.err = nil, nil, nil
 	e.started = time.Now()
 	ch := make(chan tea.Msg, len(enrollSteps)+1)
@@ -387,13 +439,19 @@ func waitEnroll(ch <-chan tea.Msg) tea.Cmd {
 }
 
 func (e *enrollScreen) sizeForm() {
-	if e.form != nil {
-		e.form.WithWidth(min(e.width-4, 70)).WithHeight(max(e.height-4, 8))
+	if e.form == nil {
+		return
+	}
+	e.form.WithWidth(min(e.width-4, 70))
+	if !e.passForm {
+		e.form.WithHeight(max(e.height-4, 8))
 	}
 }
 
 func (e *enrollScreen) SetSize(w, h int) {
 	e.width, e.height = w, h
+	// The heading, the officer warning, the box, the count, an error.
+	e.find.SetSize(w, h-5)
 	e.sizeForm()
 }
 
@@ -423,36 +481,19 @@ func (e *enrollScreen) View() string {
 	}
 	switch e.mode {
 	case enrUser:
-		line("  " + e.input.View())
-		switch {
-		case e.findErr != nil:
-			line("  " + e.s.Error.Render(errText(e.findErr)))
-		case len(e.users) == 0:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("no user matches %q", e.input.Value())))
-		case len(e.users) == 1:
-			line("  " + e.s.Muted.Render("1 user"))
-		case len(e.users) >= searchLimit:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("first %d users: type more", len(e.users))))
-		default:
-			line("  " + e.s.Muted.Render(fmt.Sprintf("%d users", len(e.users))))
-		}
-		rows := max(e.height-6, 3)
-		start := max(0, e.cursor-rows+1)
-		for i := start; i < len(e.users) && i < start+rows; i++ {
-			u := e.users[i]
-			text := fmt.Sprintf("%-12s %-22s %s", truncate(u.Name, 12), truncate(u.DisplayName, 22), truncate(u.Mail, 30))
-			if i == e.cursor {
-				line("  > " + e.s.Key.Render(text))
-			} else {
-				line("    " + text)
-			}
-		}
+		line(e.find.View())
 		if e.err != nil {
 			line("  " + e.s.Error.Render(errText(e.err)))
 		}
 	case enrForm:
 		if e.form != nil {
 			line(e.s.Dialog.Render(e.form.View()))
+		}
+		switch {
+		case e.busy != "":
+			line("  " + e.s.Muted.Render(e.busy))
+		case e.err != nil:
+			line("  " + e.s.Error.Render(errText(e.err)) + e.s.Muted.Render(" (esc: back)"))
 		}
 	case enrRunning, enrDone:
 		line("  " + e.user.Name + e.s.Muted.Render(" ("+e.user.DisplayName+"), "+strings.Join(e.chosen, ", ")+", "+e.reader))
@@ -492,6 +533,8 @@ func tookText(d time.Duration) string {
 
 func (e *enrollScreen) resultView(line func(string)) {
 	switch {
+	case e.mode == enrRunning && e.cancelling:
+		line("  " + e.s.Warn.Render("cancelling: the card finishes the step it is in, then the station undoes the enrollment…"))
 	case e.mode == enrRunning:
 		line("  " + e.s.Muted.Render("key generation takes 10–30 s on real cards; esc cancels between steps"))
 	case e.err != nil:
@@ -502,11 +545,20 @@ func (e *enrollScreen) resultView(line func(string)) {
 			head += " at: " + stepLabel(ee.Step)
 			cause = ee.Err
 		}
+		if errors.Is(e.err, context.Canceled) {
+			head, cause = "Enrollment cancelled", errors.New("cancelled by the officer")
+			if ee != nil {
+				head += " before: " + stepLabel(ee.Step)
+			}
+		}
 		wrap := lipgloss.NewStyle().Width(max(e.width-4, 20)).PaddingLeft(2)
 		line("  " + e.s.Error.Render(head))
 		line(wrap.Render(errText(cause)))
 		if ee != nil && len(ee.Revoked) > 0 {
 			line(wrap.Render("certificates revoked again: " + strings.Join(ee.Revoked, ", ")))
+		}
+		if ee != nil {
+			line(wrap.Render("Card: " + ee.CardState() + "."))
 		}
 		line(wrap.Render(e.s.Warn.Render(enrollAdvice(e.err))))
 	case e.res != nil:
@@ -544,7 +596,7 @@ func enrollAdvice(err error) string {
 	case errors.Is(err, station.ErrNotSignedIn):
 		return "Sign in on the Officer screen, then enroll again."
 	case errors.Is(err, context.Canceled):
-		return "Cancelled: nothing issued was kept. Enroll again to start over."
+		return "Nothing issued was kept. Enroll again to start over."
 	case errors.Is(err, card.ErrCardRemoved):
 		return "The card left the reader: put it back and enroll again (it starts over)."
 	case errors.As(err, &ae):

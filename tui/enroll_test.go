@@ -13,6 +13,7 @@ import (
 	"github.com/scstation/scstation/card/virtual"
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/station/audit"
 	"github.com/scstation/scstation/station/inventory"
 )
 
@@ -37,6 +38,19 @@ func blankCard(tb testing.TB, name string, serial uint32) (LocalCard, string) {
 	}}, path
 }
 
+// randomPIN takes the chosen templates and the first card in the Enroll
+// form, and a random PIN, which starts the enrollment.
+func (h *harness) randomPIN() {
+	h.t.Helper()
+	h.key(tea.KeyEnter) // templates
+	h.waitFor("┃ Card")
+	h.key(tea.KeyEnter)
+	h.waitFor("┃ PIN")
+	h.key(tea.KeyDown) // random PIN
+	h.waitFor("> random")
+	h.key(tea.KeyEnter)
+}
+
 var shownPIN = regexp.MustCompile(`PIN (\d{6,8})\b`)
 
 // TestEnrollAlice signs the demo officer in and enrolls alice on a blank
@@ -53,7 +67,7 @@ func TestEnrollAlice(t *testing.T) {
 	h.typ("ali")
 	t.Run("search", func(t *testing.T) {
 		h.t = t
-		h.golden("> alice", "Alice Smith", "1 user")
+		h.golden("alice", "Alice Smith", "1 user")
 	})
 	h.t = t
 	h.key(tea.KeyEnter)
@@ -68,13 +82,7 @@ func TestEnrollAlice(t *testing.T) {
 		h.golden("> ✓ smime-signing", "✓ smartcard-logon", "virtual card blank-1")
 	})
 	h.t = t
-	h.key(tea.KeyEnter) // templates
-	h.waitFor("┃ Card")
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ PIN")
-	h.key(tea.KeyDown) // random PIN
-	h.waitFor("> random")
-	h.key(tea.KeyEnter)
+	h.randomPIN()
 	t.Run("result", func(t *testing.T) {
 		h.t = t
 		h.golden("Card enrolled for alice: 2 certificate(s)", "shown only now")
@@ -127,6 +135,18 @@ func TestEnrollAlice(t *testing.T) {
 	if !slices.Equal(got, []string{"smartcard-logon", "smime-signing"}) {
 		t.Errorf("alice's valid certificates: %v", got)
 	}
+	// The certificates issued inside the enrollment are the officer's
+	// doing, as the enrollment itself is.
+	log, _ := st.Audit()
+	issued, err := log.List(audit.Query{Action: "cert.issue", User: "alice"})
+	if err != nil || len(issued) != 2 {
+		t.Fatalf("cert.issue records for alice: %v %v", issued, err)
+	}
+	for _, r := range issued {
+		if r.Actor != "officer:"+station.DemoOfficer {
+			t.Errorf("%s %s audited as %q", r.Action, r.Detail, r.Actor)
+		}
+	}
 	vs, err := virtual.LoadState(path)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +166,7 @@ func TestEnrollAlice(t *testing.T) {
 	// The same card again: refused, with what to do instead.
 	h.waitFor("user:")
 	h.typ("bob")
-	h.waitFor("> bob", "1 user")
+	h.waitFor("bob", "1 user")
 	h.key(tea.KeyEnter)
 	h.waitFor("Certificates for bob")
 	h.key(tea.KeyEnter)

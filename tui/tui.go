@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/scstation/scstation/card"
@@ -386,44 +388,96 @@ func (m *Model) switchTo(i int) {
 	m.resize()
 }
 
-// header is one line of tabs and the realm, then a rule.
+// header is one line of tabs, then a rule; the brand and realm go at the
+// right of the tab line when they fit there, else into the rule.
 const headerHeight = 2
 
-// tabs are the screens' tabs; in a narrow window the inactive ones show
-// only their number.
-func (m *Model) tabs() []string {
-	render := func(compact bool) ([]string, int) {
-		var out []string
+// shortTitles are the tab names used when the full ones do not fit.
+var shortTitles = map[string]string{"Directory": "Dir"}
+
+func shortTitle(t string) string {
+	if s, ok := shortTitles[t]; ok {
+		return s
+	}
+	return t
+}
+
+// tab is one cell of the tab bar: a screen's tab, or a marker for the tabs
+// scrolled off to one side (index is then the nearest one hidden there).
+type tab struct {
+	text  string
+	index int
+}
+
+// tabs lays the tabs out in the window's width, at the first level that
+// fits: the full titles; the short ones; numbers with only the active tab
+// named; and in a very narrow window a strip around the active tab, with
+// ‹ and › where tabs are scrolled off. The active tab is always shown, and
+// the number keys reach every screen at every level.
+func (m *Model) tabs() []tab {
+	levels := []func(i int, s screen) string{
+		func(i int, s screen) string { return fmt.Sprintf("%d %s", i+1, s.title) },
+		func(i int, s screen) string { return fmt.Sprintf("%d %s", i+1, shortTitle(s.title)) },
+		func(i int, s screen) string {
+			if i == m.active {
+				return fmt.Sprintf("%d %s", i+1, shortTitle(s.title))
+			}
+			return fmt.Sprint(i + 1)
+		},
+	}
+	var out []tab
+	for _, label := range levels {
+		out = out[:0]
 		w := 0
 		for i, s := range m.screens {
-			label := fmt.Sprintf("%d %s", i+1, s.title)
-			var t string
-			switch {
-			case i == m.active:
-				t = m.styles.TabActive.Render(label)
-			case compact:
-				t = m.styles.TabInactive.Render(fmt.Sprint(i + 1))
-			default:
-				t = m.styles.TabInactive.Render(label)
+			st := m.styles.TabInactive
+			if i == m.active {
+				st = m.styles.TabActive
 			}
-			out = append(out, t)
+			t := st.Render(label(i, s))
+			out = append(out, tab{t, i})
 			w += lipgloss.Width(t)
 		}
-		return out, w
+		if w <= m.width {
+			return out
+		}
 	}
-	out, w := render(false)
-	if w > m.width {
-		out, _ = render(true)
+	// Scroll: grow a strip from the active tab while it fits, keeping a
+	// cell on each side for the markers.
+	lo, hi := m.active, m.active
+	w := lipgloss.Width(out[m.active].text)
+	for grew := true; grew; {
+		grew = false
+		if hi+1 < len(out) && w+lipgloss.Width(out[hi+1].text)+2 <= m.width {
+			hi++
+			w += lipgloss.Width(out[hi].text)
+			grew = true
+		}
+		if lo > 0 && w+lipgloss.Width(out[lo-1].text)+2 <= m.width {
+			lo--
+			w += lipgloss.Width(out[lo].text)
+			grew = true
+		}
 	}
-	return out
+	strip := slices.Clone(out[lo : hi+1])
+	if w+2 > m.width {
+		return strip // no room for the markers
+	}
+	if lo > 0 {
+		strip = append([]tab{{m.styles.Muted.Render("‹"), lo - 1}}, strip...)
+	}
+	if hi+1 < len(out) {
+		strip = append(strip, tab{m.styles.Muted.Render("›"), hi + 1})
+	}
+	return strip
 }
 
 func (m *Model) tabAt(x int) int {
 	pos := 0
-	for i, t := range m.tabs() {
-		w := lipgloss.Width(t)
+	for _, t := range m.tabs() {
+		w := lipgloss.Width(t.text)
 		if x >= pos && x < pos+w {
-			return i
+			return t.index
 		}
 		pos += w
 	}
@@ -431,14 +485,22 @@ func (m *Model) tabAt(x int) int {
 }
 
 func (m *Model) header() string {
-	tabs := strings.Join(m.tabs(), "")
-	right := m.styles.Brand.Render("scstation") + " " + m.styles.Muted.Render(m.b.st.Config.Realm)
-	gap := m.width - lipgloss.Width(tabs) - lipgloss.Width(right)
-	line := tabs
-	if gap >= 1 {
-		line += strings.Repeat(" ", gap) + right
+	var b strings.Builder
+	for _, t := range m.tabs() {
+		b.WriteString(t.text)
 	}
-	return line + "\n" + m.styles.Rule.Render(strings.Repeat("─", max(m.width, 0)))
+	// In a window too narrow for even the active tab, it is cut.
+	tabs := lipgloss.NewStyle().MaxWidth(max(m.width, 1)).Render(b.String())
+	brand := m.styles.Brand.Render("scstation") + " " + m.styles.Muted.Render(m.b.st.Config.Realm)
+	line, rule := tabs, strings.Repeat("─", max(m.width, 0))
+	bw := lipgloss.Width(brand)
+	switch gap := m.width - lipgloss.Width(tabs) - bw; {
+	case gap >= 1:
+		line += strings.Repeat(" ", gap) + brand
+	case m.width >= bw+4:
+		return line + "\n" + m.styles.Rule.Render(strings.Repeat("─", m.width-bw-3)+" ") + brand + m.styles.Rule.Render(" ─")
+	}
+	return line + "\n" + m.styles.Rule.Render(rule)
 }
 
 func (m *Model) helpView() string {
@@ -577,6 +639,52 @@ func errText(err error) string {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s
+}
+
+// countText says how many rows of what a list shows ("1 user", "12
+// users"), and at limit what to do to see the others.
+func countText(n, limit int, what, more string) string {
+	switch {
+	case n == limit:
+		return fmt.Sprintf("the first %d %ss: %s", n, what, more)
+	case n == 1:
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// needOfficer is what the screen says in place of an action that needs a
+// signed-in officer while nobody is signed in (the station would refuse
+// it with station.ErrNotSignedIn).
+func needOfficer(what string) error {
+	return fmt.Errorf("%s needs a signed-in enrollment officer: sign in with the officer card on the Officer screen", what)
+}
+
+// passphraseForm asks for the CA key passphrase, masked, into value; why
+// says what it is for.
+func passphraseForm(s *Styles, value *string, why string) *huh.Form {
+	return huh.NewForm(huh.NewGroup(
+		huh.NewInput().Title("CA key passphrase").Description(why).
+			EchoMode(huh.EchoModePassword).Value(value).
+			Validate(func(s string) error {
+				if s == "" {
+					return errors.New("enter the passphrase, or esc to cancel")
+				}
+				return nil
+			}),
+	)).WithTheme(s.Form).WithShowHelp(false)
+}
+
+// oncePassphrase hands pass to the station once (the station wipes it).
+func oncePassphrase(pass []byte) station.PassphraseFunc {
+	return func(bool) ([]byte, error) {
+		p := pass
+		pass = nil
+		if p == nil {
+			return nil, errors.New("tui: the passphrase was already used")
+		}
+		return p, nil
+	}
 }
 
 // NoColorFromEnv reports whether the environment asks for a station

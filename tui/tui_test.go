@@ -148,6 +148,12 @@ func start(t *testing.T, st *station.Station, noColor bool) *harness {
 // startWith is start with more options; Watch is the harness's.
 func startWith(t *testing.T, opts Options) *harness {
 	t.Helper()
+	return startSized(t, opts, 80, 24)
+}
+
+// startSized is startWith in a w×h window.
+func startSized(t *testing.T, opts Options, w, h int) *harness {
+	t.Helper()
 	cards := make(fakeWatch)
 	opts.Watch = cards.watch
 	m, err := New(opts)
@@ -155,15 +161,15 @@ func startWith(t *testing.T, opts Options) *harness {
 		t.Fatal(err)
 	}
 	p := &probe{m: m}
-	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(80, 24),
+	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.TrueColor)))
-	h := &harness{t: t, tm: tm, p: p, cards: cards}
+	hs := &harness{t: t, tm: tm, p: p, cards: cards}
 	t.Cleanup(func() {
 		tm.Quit()
 		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 		m.Close()
 	})
-	return h
+	return hs
 }
 
 // waitFor waits until the screen shows all of want (no timing is asserted:
@@ -668,15 +674,7 @@ func TestHoldAndRelease(t *testing.T) {
 	h.waitFor("status       valid")
 	h.key('u')
 	h.waitFor("is not on hold")
-	h.key('r')
-	h.waitFor("┃ Revoke certificate")
-	for range 4 {
-		h.key(tea.KeyDown)
-	}
-	h.key(tea.KeyEnter)
-	h.waitFor("┃ Put it on hold?")
-	h.key(tea.KeyLeft)
-	h.key(tea.KeyEnter)
+	h.holdSelected()
 	h.waitFor("put on hold", "status       on hold since")
 	if r, _ := db.Get(serial); r.Status != pki.StatusOnHold {
 		t.Fatalf("status %s, want hold", r.Status)

@@ -97,6 +97,9 @@ func (a *app) runTUI(ctx context.Context, st *station.Station, tf tuiFlags) erro
 	if idle == 0 {
 		idle = -1 // never
 	}
+	// The kiosk: card and certificate status changes need a signed-in
+	// officer, who is the actor in the audit log.
+	st.RequireOfficer = true
 	opts := tui.Options{Station: st, NoColor: a.getenv("NO_COLOR") != "", IdleLock: idle, LocalCards: tf.local, DemoOfficerPIN: tf.demoPIN}
 	noServices := tf.noServices
 	if !noServices {

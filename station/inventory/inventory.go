@@ -407,8 +407,12 @@ func (s *Store) Transition(id string, to State, actor, action, detail string) (*
 
 // Query selects cards for List. Zero fields match everything.
 type Query struct {
+	// Owner is the owner's exact login name.
 	Owner string
-	State State
+	// OwnerLike is a part of the owner's login name, in any case (what a
+	// person types into a filter).
+	OwnerLike string
+	State     State
 	// Limit caps the number of cards returned (the most recently updated
 	// ones); 0 means no limit.
 	Limit int
@@ -420,6 +424,7 @@ func (s *Store) List(q Query) ([]*Card, error) {
 		return nil, fmt.Errorf("inventory: unknown card state %q", q.State)
 	}
 	var out []*Card
+	like := strings.ToLower(q.OwnerLike)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cards := tx.Bucket(bucketCards)
 		add := func(id, v []byte) error {
@@ -427,7 +432,8 @@ func (s *Store) List(q Query) ([]*Card, error) {
 			if err != nil {
 				return err
 			}
-			if (q.State == "" || c.State == q.State) && (q.Owner == "" || c.Owner == q.Owner) {
+			if (q.State == "" || c.State == q.State) && (q.Owner == "" || c.Owner == q.Owner) &&
+				(like == "" || strings.Contains(strings.ToLower(c.Owner), like)) {
 				out = append(out, c)
 			}
 			return nil

@@ -379,3 +379,30 @@ func TestHistoryAppendOnly(t *testing.T) {
 		t.Fatalf("append: %+v, %v", c, err)
 	}
 }
+
+func TestListOwnerLike(t *testing.T) {
+	s, _ := openTemp(t)
+	for i, owner := range []string{"alice", "Alicia", "bob", "malice", ""} {
+		if err := s.Create(&Card{ID: fmt.Sprintf("serial:%d", i+1), Owner: owner}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		q    Query
+		want int
+	}{
+		{Query{OwnerLike: "ali"}, 3}, // alice, Alicia, malice
+		{Query{OwnerLike: "ALI"}, 3},
+		{Query{OwnerLike: "lic"}, 3},
+		{Query{OwnerLike: "bo"}, 1},
+		{Query{OwnerLike: "zed"}, 0},
+		{Query{OwnerLike: ""}, 5},
+		{Query{Owner: "alice", OwnerLike: "ALI"}, 1},
+		{Query{Owner: "bob", OwnerLike: "ali"}, 0},
+	} {
+		l, err := s.List(tc.q)
+		if err != nil || len(l) != tc.want {
+			t.Errorf("List(%+v) = %d cards (%v), want %d", tc.q, len(l), err, tc.want)
+		}
+	}
+}
