@@ -100,7 +100,7 @@ func TestCardsActions(t *testing.T) {
 	h.key(tea.KeyEnter)
 	t.Run("list", func(t *testing.T) {
 		h.t = t
-		h.golden("alice", "active", "1 card(s)")
+		h.golden("alice", "active", "1 card(s)", "enter details")
 	})
 	h.t = t
 	h.key(tea.KeyEnter)
