@@ -11,10 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/scstation/scstation/internal/testpeer"
+	"github.com/scstation/scstation/internal/tmuxtest"
 	"github.com/scstation/scstation/tui/sshadmin"
 )
+
+// sshWait only stops a test that would hang; nothing is timed.
+const sshWait = 30 * time.Second
 
 // startServeSSH starts the real binary's serve on dir with the SSH
 // service on a free loopback port, and the others as args say; it
@@ -120,30 +125,30 @@ func TestServeSSH(t *testing.T) {
 	}
 
 	// The authorized key gets the station; revoke alice's certificate.
-	quoted := []string{"env", "TERM=xterm-256color", sshBin}
+	quoted := []string{sshBin}
 	for _, a := range sshArgs(admin) {
 		quoted = append(quoted, "'"+a+"'")
 	}
-	pane := newTmux(t, 100, 30, strings.Join(quoted, " ")+"; echo ssh exited $?; sleep 600")
-	s := pane.waitFor("1 CA", "2 Cards", "3 Directory", "4 Audit")
+	pane := tmuxtest.Start(t, tmuxtest.Options{Width: 100, Height: 30}, "sh", "-c", strings.Join(quoted, " ")+"; echo ssh exited $?")
+	s := pane.WaitFor(sshWait, "1 CA", "2 Cards", "3 Directory", "4 Audit")
 	for _, absent := range []string{"Enroll", "Officer", "Logon"} {
 		if strings.Contains(s, absent) {
 			t.Errorf("the station over SSH shows %q:\n%s", absent, s)
 		}
 	}
-	pane.keys("/")
-	pane.text("alice")
-	pane.waitFor("1 certificate")
-	pane.keys("Enter")
-	pane.keys("r")
-	pane.waitFor("┃ Revoke certificate")
-	pane.keys("Enter") // key compromise, the first reason
-	pane.waitFor("┃ Revoke it (")
-	pane.keys("Left")
-	pane.keys("Enter")
-	pane.waitFor("revoked (")
-	pane.keys("q")
-	pane.waitFor("ssh exited 0")
+	pane.SendKeys("/")
+	pane.Type("alice")
+	pane.WaitFor(sshWait, "1 certificate")
+	pane.SendKeys("Enter")
+	pane.SendKeys("r")
+	pane.WaitFor(sshWait, "┃ Revoke certificate")
+	pane.SendKeys("Enter") // key compromise, the first reason
+	pane.WaitFor(sshWait, "┃ Revoke it (")
+	pane.SendKeys("Left")
+	pane.SendKeys("Enter")
+	pane.WaitFor(sshWait, "revoked (")
+	pane.SendKeys("q")
+	pane.WaitFor(sshWait, "ssh exited 0")
 
 	// The revocation and the session are audited with the key's
 	// fingerprint; audit list goes through serve's control socket.
