@@ -57,7 +57,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	s.SendKeys("5")
 	s.WaitFor(e2eWait, "Enroll a card")
 	s.Type("alice")
-	s.WaitForRegexp(e2eWait, regexp.MustCompile(`> alice +Alice Smith`))
+	s.WaitForRegexp(e2eWait, regexp.MustCompile(`1 user\n(?:.*\n)*\s*alice +Alice Smith`))
 	s.SendKeys("Enter")
 	s.WaitFor(e2eWait, "Certificates for alice", "[•] smartcard-logon")
 	s.SendKeys("Down", "Down", "Space", "Down", "Space")
