@@ -29,6 +29,19 @@ type ServeOptions struct {
 	// Ready is told each service's listening address once it accepts
 	// requests.
 	Ready func(service, addr string)
+	// Services are run, stopped and reported (/health, the ready line)
+	// beside the embedded ones: services built above package station,
+	// such as the administrators' SSH station (tui/sshadmin).
+	Services []Service
+}
+
+// Service is a TCP service that Serve runs beside the embedded ones.
+type Service struct {
+	Name string
+	Addr string
+	// Serve serves on l until Shutdown is called.
+	Serve    func(l net.Listener) error
+	Shutdown func(ctx context.Context) error
 }
 
 // service is one running embedded service: it is listening when it is
@@ -53,14 +66,14 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 			}
 		}
 	}()
-	if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" {
+	if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" && len(opts.Services) == 0 {
 		return errors.New("station: no service to run")
 	}
 	if opts.KDC != "" && s.Config.KDC.External() {
 		// An external KDC serves the realm (scstation kdc export).
 		s.Log.Warn("embedded KDC not started: [kdc] mode is external")
 		opts.KDC = ""
-		if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" {
+		if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && len(opts.Services) == 0 {
 			return errors.New("station: no service to run (the KDC is external, so it is not served here)")
 		}
 	}
@@ -91,7 +104,7 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 		// The directory is elsewhere: there is no embedded one to serve.
 		s.Log.Warn("embedded LDAP not started: the station uses an external directory", "url", s.Config.Directory.URL)
 		opts.LDAP, opts.LDAPS = "", ""
-		if opts.HTTP == "" && opts.KDC == "" {
+		if opts.HTTP == "" && opts.KDC == "" && len(opts.Services) == 0 {
 			return errors.New("station: no service to run (the directory is external, so LDAP is not served here)")
 		}
 	}
@@ -165,6 +178,13 @@ func (s *Station) Serve(ctx context.Context, opts ServeOptions) (err error) {
 			run:  func() error { return k.Serve(kctx) },
 			stop: func(context.Context) error { cancel(); return k.Close() },
 		})
+	}
+	for _, o := range opts.Services {
+		svc, err := tcpService(o.Name, o.Addr, o.Serve, o.Shutdown)
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
 	}
 	errc := make(chan error, len(services))
 	var wg sync.WaitGroup

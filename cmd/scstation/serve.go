@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -82,16 +80,8 @@ as when serve is not running. A second serve on the directory is refused.
 			if cmd.Flags().Changed("ssh") {
 				ssh = sshAddr
 			}
-			others := opts.HTTP != "" || opts.LDAP != "" || opts.LDAPS != "" || opts.KDC != ""
-			if !others && ssh == "" {
+			if opts.HTTP == "" && opts.LDAP == "" && opts.LDAPS == "" && opts.KDC == "" && ssh == "" {
 				return usagef("no service to run")
-			}
-			var printMu sync.Mutex
-			ready := opts.Ready
-			opts.Ready = func(name, addr string) {
-				printMu.Lock()
-				defer printMu.Unlock()
-				ready(name, addr)
 			}
 			// Close the databases before exiting, and say so: whoever
 			// waits on the exit finds the data directory free.
@@ -111,37 +101,24 @@ as when serve is not running. A second serve on the directory is refused.
 				return err
 			}
 			defer release()
-			if ssh == "" {
-				return st.Serve(ctx, opts)
-			}
-			// 0 on the command line turns a timeout off.
-			off := func(d time.Duration) time.Duration {
-				if d == 0 {
-					return -1
+			if ssh != "" {
+				// 0 on the command line turns a timeout off.
+				off := func(d time.Duration) time.Duration {
+					if d == 0 {
+						return -1
+					}
+					return d
 				}
-				return d
+				srv, err := sshadmin.New(sshadmin.Config{
+					Addr: ssh, Station: st, Log: a.log,
+					IdleTimeout: off(sshIdle), MaxTimeout: off(sshMax),
+				})
+				if err != nil {
+					return err
+				}
+				opts.Services = append(opts.Services, station.Service{Name: "ssh", Addr: ssh, Serve: srv.ServeListener, Shutdown: srv.Shutdown})
 			}
-			srv, err := sshadmin.New(sshadmin.Config{
-				Addr: ssh, Station: st, Log: a.log,
-				IdleTimeout: off(sshIdle), MaxTimeout: off(sshMax),
-				Ready: func(addr string) { opts.Ready("ssh", addr) },
-			})
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			sshDone := make(chan error, 1)
-			go func() {
-				err := srv.Serve(ctx)
-				cancel() // one service failing stops the others
-				sshDone <- err
-			}()
-			if others {
-				err = st.Serve(ctx, opts)
-				cancel()
-			}
-			return errors.Join(err, <-sshDone)
+			return st.Serve(ctx, opts)
 		}),
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP address (CA certificates and CRL)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scstation/scstation/internal/testpeer"
 	"github.com/scstation/scstation/internal/tmuxtest"
+	"github.com/scstation/scstation/station"
 	"github.com/scstation/scstation/tui/sshadmin"
 )
 
@@ -206,9 +208,24 @@ func TestServeSSHBesideServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var h station.Health
+	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("health: %s", resp.Status)
+	}
+	// The SSH station is reported with the embedded services.
+	var sshHealth *station.ServiceHealth
+	for i, svc := range h.Services {
+		if svc.Name == "ssh" {
+			sshHealth = &h.Services[i]
+		}
+	}
+	if sshHealth == nil || sshHealth.Addr != addrs["ssh"] || sshHealth.State != station.StateServing {
+		t.Errorf("health does not report the SSH service serving on %s: %+v", addrs["ssh"], h.Services)
 	}
 	stopServe(t, serve)
 }

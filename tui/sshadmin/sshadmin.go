@@ -157,37 +157,54 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sshadmin: %w", err)
 	}
-	if _, err := os.Stat(s.keysPath); errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("ssh: no authorized_keys: nobody can log in until it lists an administrator's key", "path", s.keysPath)
-	}
 	done := make(chan error, 1)
-	go func() { done <- s.srv.Serve(ln) }()
-	s.log.Info("ssh ready", "addr", ln.Addr().String(), "authorized_keys", s.keysPath,
-		"idle_timeout", s.cfg.IdleTimeout, "max_timeout", s.cfg.MaxTimeout)
-	if s.cfg.Ready != nil {
-		s.cfg.Ready(ln.Addr().String())
-	}
+	go func() { done <- s.ServeListener(ln) }()
 	select {
 	case <-ctx.Done():
 		err = nil
 	case err = <-done:
 	}
+	if serr := s.Shutdown(context.Background()); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// ServeListener serves on ln until Shutdown; it returns nil after a
+// Shutdown. It is Serve for a caller that listens itself (station.Serve
+// runs it beside the embedded services).
+func (s *Server) ServeListener(ln net.Listener) error {
+	if _, err := os.Stat(s.keysPath); errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("ssh: no authorized_keys: nobody can log in until it lists an administrator's key", "path", s.keysPath)
+	}
+	s.log.Info("ssh ready", "addr", ln.Addr().String(), "authorized_keys", s.keysPath,
+		"idle_timeout", s.cfg.IdleTimeout, "max_timeout", s.cfg.MaxTimeout)
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(ln.Addr().String())
+	}
+	err := s.srv.Serve(ln)
+	if errors.Is(err, ssh.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sshadmin: %w", err)
+	}
+	return nil
+}
+
+// Shutdown closes the listener and every connection, and waits for the
+// sessions to finish (each one audits its end).
+func (s *Server) Shutdown(context.Context) error {
 	cerr := s.srv.Close()
-	if errors.Is(cerr, net.ErrClosed) {
+	if errors.Is(cerr, net.ErrClosed) || errors.Is(cerr, ssh.ErrServerClosed) {
 		cerr = nil
 	}
 	s.sessionsMu.Lock()
 	s.closing = true
 	s.sessionsMu.Unlock()
 	s.sessions.Wait()
-	if errors.Is(err, ssh.ErrServerClosed) {
-		err = nil
-	}
-	if err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sshadmin: %w", err)
+	if cerr != nil {
+		return fmt.Errorf("sshadmin: %w", cerr)
 	}
 	return nil
 }
