@@ -113,14 +113,7 @@ func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
 		return d.mail.Update(msg)
 	case readerEventMsg:
 		d.mail.Update(msg)
-		switch msg.Kind {
-		case card.CardInserted:
-			d.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(d.present, msg.Reader)
-		case card.ServiceDown:
-			clear(d.present)
-		}
+		trackCard(d.present, d.local, card.Event(msg))
 	case serviceMsg:
 		if msg.name == "kdc" && msg.err == nil {
 			d.kdc = msg.addr

@@ -27,6 +27,10 @@ type LocalCard struct {
 	Name string
 	// Open connects the card; the station closes it when done.
 	Open func() (card.Card, error)
+	// Officer, when set, says this is that officer's virtual card (whose
+	// reader is "virtual card " + Station.VirtualCardPath(Officer)): it
+	// is offered only for signing in, and removing it locks the station.
+	Officer string
 }
 
 type enrollMode int
@@ -171,14 +175,7 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 			return e.search("")
 		}
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			e.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(e.present, msg.Reader)
-		case card.ServiceDown:
-			clear(e.present)
-		}
+		trackCard(e.present, e.local, card.Event(msg))
 	case enrollUsersMsg:
 		if msg.seq == e.seq {
 			e.users, e.findErr = msg.users, msg.err

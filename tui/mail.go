@@ -87,14 +87,7 @@ func (m *mailScreen) choices() []string {
 func (m *mailScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			m.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(m.present, msg.Reader)
-		case card.ServiceDown:
-			clear(m.present)
-		}
+		trackCard(m.present, m.local, card.Event(msg))
 	case mailStepMsg:
 		m.steps = append(m.steps, msg.step)
 		return waitEnroll(msg.ch)

@@ -130,6 +130,13 @@ func TestDemoEndToEnd(t *testing.T) {
 	s.Type(pin)
 	s.SendKeys("Enter")
 	s.WaitForRegexp(e2eWait, regexp.MustCompile(`✗ signing certificate: certificate revoked on \d{4}-\d{2}-\d{2}`))
+
+	// Home's i removes the officer's virtual card (the first on Home's
+	// list), which locks the station as pulling a real officer card does.
+	s.SendKeys("Tab")
+	s.WaitForRegexp(e2eWait, regexp.MustCompile(`> officer +officer's virtual card, inserted`))
+	s.SendKeys("i")
+	s.WaitFor(e2eWait, "locked: the officer card was removed", "no officer card found")
 }
 
 // freeServicePorts points the demo's embedded services at free loopback
