@@ -80,6 +80,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// The logon test passes with alice's card and PIN.
 	s.SendKeys("8")
 	s.WaitFor(e2eWait, "PIN logon test", "> virtual card blank-1")
+	s.SendKeys("Enter") // to the user field
 	s.Type("alice")
 	s.SendKeys("Enter")
 	s.Type(pin)
@@ -90,6 +91,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// own certificates.
 	s.SendKeys("C-t")
 	s.WaitFor(e2eWait, "Mail test", "> virtual card blank-1")
+	s.SendKeys("Enter") // to the PIN
 	s.Type(pin)
 	s.SendKeys("Enter")
 	s.WaitFor(e2eWait, "Mail works", "signature verified")
