@@ -167,10 +167,22 @@ func (s *Store) AddUser(u User) (*User, error) { return s.CreateUser(u, nil) }
 // CreateUser is AddUser with an initial password (nil: none), in one
 // transaction: a password the policy refuses leaves no user behind.
 func (s *Store) CreateUser(u User, password []byte) (*User, error) {
+	var out *User
+	err := s.update("", true, func(w *writer) (err error) {
+		out, err = w.createUser(u, password)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (w *writer) createUser(u User, password []byte) (*User, error) {
 	if err := ValidateUser(&u); err != nil {
 		return nil, err
 	}
-	e := userEntry(s.people, &u)
+	e := userEntry(w.s.people, &u)
 	if password != nil {
 		h, err := HashPassword(password)
 		if err != nil {
@@ -178,11 +190,7 @@ func (s *Store) CreateUser(u User, password []byte) (*User, error) {
 		}
 		e.Attrs = append(e.Attrs, Attribute{Name: "userPassword", Values: [][]byte{h}})
 	}
-	var out *Entry
-	err := s.update("", true, func(w *writer) (err error) {
-		out, err = w.add(e)
-		return err
-	})
+	out, err := w.add(e)
 	if errors.Is(err, ErrEntryExists) {
 		return nil, &Error{Code: ResultEntryAlreadyExists, Message: "user already exists: " + u.Name, Err: ErrUserExists}
 	}
@@ -453,6 +461,20 @@ func (s *Store) groupEntryByName(tx *bolt.Tx, name string) (*Entry, error) {
 
 // AddGroup creates an empty group with an objectSid.
 func (s *Store) AddGroup(name, description string) (*Group, error) {
+	var out *Group
+	err := s.update("", true, func(w *writer) (err error) {
+		out, err = w.addGroup(name, description)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addGroup makes a group with its first members (login names or DNs)
+// in the one entry, which is much faster than adding them one by one.
+func (w *writer) addGroup(name, description string, members ...string) (*Group, error) {
 	if err := validateName("group name", name, true); err != nil {
 		return nil, err
 	}
@@ -463,11 +485,18 @@ func (s *Store) AddGroup(name, description string) (*Group, error) {
 	if description != "" {
 		attrs = append(attrs, Attribute{Name: "description", Values: str(description)})
 	}
-	var out *Entry
-	err := s.update("", true, func(w *writer) (err error) {
-		out, err = w.add(&Entry{DN: "cn=" + escapeDNValue(name) + "," + s.GroupsDN(), Attrs: attrs})
-		return err
-	})
+	if len(members) > 0 {
+		dns := make([][]byte, len(members))
+		for i, m := range members {
+			dn, err := w.s.memberDN(w.tx, m)
+			if err != nil {
+				return nil, err
+			}
+			dns[i] = []byte(dn)
+		}
+		attrs = append(attrs, Attribute{Name: "member", Values: dns})
+	}
+	out, err := w.add(&Entry{DN: "cn=" + escapeDNValue(name) + "," + w.s.GroupsDN(), Attrs: attrs})
 	if errors.Is(err, ErrEntryExists) || errors.Is(err, ErrUserExists) {
 		return nil, &Error{Code: ResultEntryAlreadyExists, Message: "group or account already exists: " + name, Err: ErrGroupExists}
 	}
@@ -530,21 +559,23 @@ func (s *Store) memberDN(tx *bolt.Tx, name string) (string, error) {
 // AddMember makes a user (or group) a member of a group; already being one
 // is not an error.
 func (s *Store) AddMember(group, member string) error {
-	return s.update("", true, func(w *writer) error {
-		g, err := s.groupEntryByName(w.tx, group)
-		if err != nil {
-			return err
-		}
-		m, err := s.memberDN(w.tx, member)
-		if err != nil {
-			return err
-		}
-		if a := g.Get("member"); a != nil && a.hasValue([]byte(m)) {
-			return nil
-		}
-		_, err = w.modify(g.DN, []Modification{{Op: ModAdd, Attr: Attribute{Name: "member", Values: [][]byte{[]byte(m)}}}})
+	return s.update("", true, func(w *writer) error { return w.addMember(group, member) })
+}
+
+func (w *writer) addMember(group, member string) error {
+	g, err := w.s.groupEntryByName(w.tx, group)
+	if err != nil {
 		return err
-	})
+	}
+	m, err := w.s.memberDN(w.tx, member)
+	if err != nil {
+		return err
+	}
+	if a := g.Get("member"); a != nil && a.hasValue([]byte(m)) {
+		return nil
+	}
+	_, err = w.modify(g.DN, []Modification{{Op: ModAdd, Attr: Attribute{Name: "member", Values: [][]byte{[]byte(m)}}}})
+	return err
 }
 
 // RemoveMember takes a member out of a group.

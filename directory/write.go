@@ -92,6 +92,9 @@ func (w *writer) prepareAttr(a Attribute, op ModOp) (Attribute, error) {
 		out.Values = append(out.Values, a.Values...)
 		return out, nil
 	}
+	// seen holds the normalized values so far: checking each value
+	// against all the others would be quadratic (a group of thousands).
+	seen := make(map[string]bool, len(a.Values))
 	for _, v := range a.Values {
 		if err := t.validate(v); err != nil {
 			return a, &Error{Code: ResultInvalidAttributeSyntax, Message: err.Error()}
@@ -107,8 +110,15 @@ func (w *writer) prepareAttr(a Attribute, op ModOp) (Attribute, error) {
 			out.Values = append(out.Values, h)
 			continue
 		}
-		nv := Attribute{typ: t, Values: out.Values}
-		if nv.hasValue(v) {
+		dup := false
+		if n, ok := t.normalize(v); ok {
+			dup = seen[string(n)]
+			seen[string(n)] = true
+		} else {
+			nv := Attribute{typ: t, Values: out.Values}
+			dup = nv.hasValue(v)
+		}
+		if dup {
 			return a, &Error{Code: ResultAttributeOrValueExists, Message: fmt.Sprintf("%s: value given twice", t.Name())}
 		}
 		out.Values = append(out.Values, bytes.Clone(v))

@@ -206,8 +206,34 @@ func TestDemo(t *testing.T) {
 	defer st.Close()
 	d, _ := st.Directory()
 	users, _ := d.Users()
-	if len(users) != len(DemoUsers) {
-		t.Errorf("%d users", len(users))
+	if len(users) != len(DemoUsers)+DemoGenerated {
+		t.Errorf("%d users, want %d", len(users), len(DemoUsers)+DemoGenerated)
+	}
+	// Login names, UPNs and mail addresses are unique (the store refuses
+	// a second UPN; check the generator all the same).
+	seen := map[string]bool{}
+	for _, u := range users {
+		for _, k := range []string{"name " + u.Name, "upn " + strings.ToLower(u.UPN), "mail " + strings.ToLower(u.Mail)} {
+			if seen[k] {
+				t.Errorf("%s twice", k)
+			}
+			seen[k] = true
+		}
+	}
+	u, err := d.User(DemoGeneratedUser(DemoGenerated - 1).Name)
+	if err != nil || u.DisplayName == "" || u.Mail == "" {
+		t.Fatalf("last generated user: %+v, %v", u, err)
+	}
+	total := 0
+	for _, g := range demoGroups {
+		grp, err := d.Group(g.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(grp.Members)
+	}
+	if total != DemoGenerated {
+		t.Errorf("%d group members, want %d", total, DemoGenerated)
 	}
 }
 

@@ -151,14 +151,7 @@ func (c *cardsScreen) selected() *inventory.Card {
 func (c *cardsScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			c.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(c.present, msg.Reader)
-		case card.ServiceDown:
-			clear(c.present)
-		}
+		trackCard(c.present, c.local, card.Event(msg))
 	case officerMsg:
 		c.officer = msg.user != ""
 		if msg.user == "" && strings.Contains(c.status, "new PIN") {
@@ -254,16 +247,18 @@ func (c *cardsScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// cardChoices are the cards an action can use: the local ones, then the
-// PC/SC readers with a card.
+// cardChoices are the cards an action can use: the inserted local ones
+// (not an officer's), then the PC/SC readers with a card.
 func cardChoices(local []LocalCard, present map[string]bool) []huh.Option[string] {
 	var opts []huh.Option[string]
 	for _, l := range local {
-		opts = append(opts, huh.NewOption(l.Name, l.Name))
+		if present[l.Name] && l.Officer == "" {
+			opts = append(opts, huh.NewOption(l.Name, l.Name))
+		}
 	}
 	var readers []string
 	for r, ok := range present {
-		if ok {
+		if ok && !isLocal(local, r) {
 			readers = append(readers, r)
 		}
 	}

@@ -35,7 +35,7 @@ type diagScreen struct {
 	present map[string]bool
 	kdc     string // the KDC's address, once it listens here
 	cursor  int
-	focus   int // 0 the user, 1 the PIN
+	focus   int // focusNone, 0 the user, 1 the PIN
 	user    textinput.Model
 	pin     textinput.Model
 
@@ -50,8 +50,12 @@ type diagScreen struct {
 }
 
 type diagKeys struct {
-	Up, Down, Next, Run, Switch key.Binding
+	Up, Down, Next, Run, Type, Leave, Switch key.Binding
 }
+
+// focusNone: no text field has the focus, so that the global keys (1-9,
+// ?, q) work; enter gives the user field the focus, esc takes it away.
+const focusNone = -1
 
 type (
 	diagStepMsg struct {
@@ -66,10 +70,12 @@ type (
 
 func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
 	d := &diagScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: diagKeys{
-		Up:   key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
-		Down: key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
-		Next: key.NewBinding(key.WithKeys("shift+down", "ctrl+n"), key.WithHelp("ctrl+n", "user/PIN")),
-		Run:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test the logon")),
+		Up:    key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
+		Down:  key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
+		Next:  key.NewBinding(key.WithKeys("shift+down", "ctrl+n"), key.WithHelp("ctrl+n", "user/PIN")),
+		Run:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test the logon")),
+		Type:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "type user and PIN")),
+		Leave: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "leave the fields")),
 		// ctrl+t: the screen takes printable keys (user, PIN).
 		Switch: key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "logon test / mail test")),
 	}}
@@ -87,16 +93,18 @@ func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
 	d.pin.SetWidth(12)
 	d.pin.SetStyles(s.Input)
 	d.spin = spinner.New(spinner.WithSpinner(spinner.Line))
+	d.focus = focusNone
 	return d
 }
 
-func (d *diagScreen) Init() tea.Cmd { return tea.Batch(d.user.Focus(), d.mail.Init()) }
+func (d *diagScreen) Init() tea.Cmd { return d.mail.Init() }
 
+// Capturing: printable keys are the fields' only while one has the focus.
 func (d *diagScreen) Capturing() bool {
 	if d.mailMode {
 		return d.mail.Capturing()
 	}
-	return !d.running
+	return !d.running && d.focus != focusNone
 }
 
 func (d *diagScreen) choices() []string {
@@ -113,14 +121,7 @@ func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
 		return d.mail.Update(msg)
 	case readerEventMsg:
 		d.mail.Update(msg)
-		switch msg.Kind {
-		case card.CardInserted:
-			d.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(d.present, msg.Reader)
-		case card.ServiceDown:
-			clear(d.present)
-		}
+		trackCard(d.present, d.local, card.Event(msg))
 	case serviceMsg:
 		if msg.name == "kdc" && msg.err == nil {
 			d.kdc = msg.addr
@@ -161,25 +162,39 @@ func (d *diagScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, d.keys.Down):
 		d.cursor = max(0, min(d.cursor+1, len(d.choices())-1))
 		return nil
+	case key.Matches(msg, d.keys.Leave):
+		d.focus = focusNone
+		d.user.Blur()
+		d.pin.Blur()
+		return nil
 	case key.Matches(msg, d.keys.Next):
 		return d.switchFocus()
 	case key.Matches(msg, d.keys.Run):
-		if d.focus == 0 {
+		if d.focus != 1 {
 			return d.switchFocus()
 		}
 		return d.run()
 	}
 	var cmd tea.Cmd
-	if d.focus == 0 {
+	switch d.focus {
+	case focusNone:
+		return nil
+	case 0:
 		d.user, cmd = d.user.Update(msg)
-	} else {
+	default:
 		d.pin, cmd = d.pin.Update(msg)
 	}
 	return cmd
 }
 
+// switchFocus moves the focus to the user field (from none or the PIN)
+// or to the PIN (from the user field).
 func (d *diagScreen) switchFocus() tea.Cmd {
-	d.focus = 1 - d.focus
+	if d.focus == 0 {
+		d.focus = 1
+	} else {
+		d.focus = 0
+	}
 	if d.focus == 0 {
 		d.pin.Blur()
 		return d.user.Focus()
@@ -293,14 +308,22 @@ func (d *diagScreen) ShortHelp() []key.Binding {
 	if d.mailMode {
 		return d.mail.ShortHelp()
 	}
-	return []key.Binding{d.keys.Up, d.keys.Down, d.keys.Run}
+	if d.focus == focusNone {
+		return []key.Binding{d.keys.Up, d.keys.Down, d.keys.Type}
+	}
+	// Typing: the way out (esc, tab) must fit on the line.
+	return []key.Binding{d.keys.Run, d.keys.Leave}
 }
 
 func (d *diagScreen) FullHelp() [][]key.Binding {
 	if d.mailMode {
 		return [][]key.Binding{append(d.mail.FullHelp()[0], d.keys.Switch)}
 	}
-	return [][]key.Binding{{d.keys.Up, d.keys.Down, d.keys.Next, d.keys.Run, d.keys.Switch}}
+	run := d.keys.Run
+	if d.focus == focusNone {
+		run = d.keys.Type
+	}
+	return [][]key.Binding{{d.keys.Up, d.keys.Down, d.keys.Next, run, d.keys.Leave, d.keys.Switch}}
 }
 
 func (d *diagScreen) View() string {
@@ -327,6 +350,9 @@ func (d *diagScreen) View() string {
 	}
 	line("  " + d.user.View())
 	line("  " + d.pin.View())
+	if d.focus == focusNone && !d.running {
+		line("  " + d.s.Muted.Render("enter: type the user name and the card's PIN"))
+	}
 	line("")
 	for _, s := range d.steps {
 		detail := ""

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
@@ -21,6 +22,7 @@ func TestLogonDiagnostics(t *testing.T) {
 	h.waitFor("kdc")
 	h.key('8')
 	h.waitFor("PIN logon test", "virtual card alice-card")
+	h.key(tea.KeyEnter) // to the user field
 	h.typ("alice")
 	h.key(tea.KeyEnter)
 	h.typ("246813")
@@ -41,4 +43,44 @@ func TestLogonDiagnostics(t *testing.T) {
 	h.typ("246813")
 	h.key(tea.KeyEnter)
 	h.waitFor("✗", "certificate revoked on ")
+}
+
+// TestDiagKeys: on the Logon screen the global keys work while no field
+// has the focus (? full help, 1-9 screens); enter gives the user field
+// the focus, and then printable keys are its own, until esc.
+func TestDiagKeys(t *testing.T) {
+	h := start(t, newStation(t, ""), false)
+	h.key('8')
+	h.waitFor("PIN logon test", "enter type user and PIN")
+	h.key('?')
+	h.waitFor("leave the fields", "logon test / mail test", "go to screen")
+	h.key('?')
+	h.waitFor("enter type user and PIN")
+	h.key(tea.KeyEnter)
+	h.waitFor("esc leave the fields")
+	h.typ("b?2")
+	h.waitFor("user: b?2")
+	if s := h.p.screen(); !strings.Contains(s, "PIN logon test") {
+		t.Fatalf("a key typed into the user field switched the screen:\n%s", s)
+	}
+	h.key(tea.KeyEscape)
+	h.waitFor("enter type user and PIN")
+	h.key('1')
+	h.waitFor("Readers and cards")
+
+	// The mail test, the same.
+	h.key('8')
+	h.tm.Send(tea.KeyPressMsg{Code: 't', Mod: tea.ModCtrl})
+	h.waitFor("Mail test", "enter type the PIN")
+	h.key('?')
+	h.waitFor("leave the PIN", "go to screen")
+	h.key('?')
+	h.key(tea.KeyEnter)
+	h.waitFor("esc leave the PIN")
+	h.typ("3")
+	h.waitFor("PIN:  •")
+	h.key(tea.KeyEscape)
+	h.waitFor("enter type the PIN")
+	h.key('3')
+	h.waitFor("search: name, login, mail or UPN")
 }

@@ -26,6 +26,10 @@ type LocalCard struct {
 	Name string
 	// Open connects the card; the station closes it when done.
 	Open func() (card.Card, error)
+	// Officer, when set, says this is that officer's virtual card (whose
+	// reader is "virtual card " + Station.VirtualCardPath(Officer)): it
+	// is offered only for signing in, and removing it locks the station.
+	Officer string
 }
 
 type enrollMode int
@@ -64,6 +68,7 @@ type enrollScreen struct {
 
 	officer string
 	present map[string]bool
+	hold    formHold // keys typed while the form moves on
 
 	find *userSearch
 
@@ -157,14 +162,7 @@ func (e *enrollScreen) Update(msg tea.Msg) tea.Cmd {
 			return e.reset()
 		}
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			e.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(e.present, msg.Reader)
-		case card.ServiceDown:
-			clear(e.present)
-		}
+		trackCard(e.present, e.local, card.Event(msg))
 	case cardTemplatesMsg:
 		e.tmpls, e.tmplErr = msg.ts, msg.err
 	case enrollReadyMsg:
@@ -368,21 +366,49 @@ func (e *enrollScreen) startForm(u *directory.User) tea.Cmd {
 		).WithHideFunc(func() bool { return e.randomPIN }),
 	).WithTheme(e.s.Form).WithShowHelp(false)
 	e.mode = enrForm
+	e.hold = formHold{}
 	e.sizeForm()
 	return e.form.Init()
+}
+
+// formHold keeps the keys typed while the form moves to the next field.
+// huh moves by a command (NextField, then the next group) that runs after
+// the key that asked for it, so keys typed right behind enter (a paste,
+// tmux send-keys) would reach the field being left and be lost; they
+// wait here until the move is done, then go to the new field.
+type formHold struct {
+	on    bool
+	field huh.Field // the field being left
+	keys  []tea.KeyPressMsg
+}
+
+// movesField says whether k asks a huh field to move on (its Next,
+// Submit or Prev keys).
+func movesField(k tea.KeyPressMsg) bool {
+	switch k.String() {
+	case "enter", "tab", "shift+tab":
+		return true
+	}
+	return false
 }
 
 func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
 	if e.form == nil {
 		return nil
 	}
+	k, isKey := msg.(tea.KeyPressMsg)
+	if isKey && e.hold.on {
+		e.hold.keys = append(e.hold.keys, k)
+		return nil
+	}
+	before := e.form.GetFocusedField()
 	m, cmd := e.form.Update(msg)
 	if f, ok := m.(*huh.Form); ok {
 		e.form = f
 	}
 	switch e.form.State {
 	case huh.StateCompleted:
-		e.form = nil
+		e.form, e.hold = nil, formHold{}
 		if e.passForm {
 			pass := []byte(e.passphrase)
 			e.passphrase, e.passForm = "", false
@@ -390,10 +416,33 @@ func (e *enrollScreen) updateForm(msg tea.Msg) tea.Cmd {
 		}
 		return e.run()
 	case huh.StateAborted:
-		e.form = nil
+		e.form, e.hold = nil, formHold{}
 		e.pin, e.pin2, e.passphrase, e.passForm = "", "", "", false
 		e.mode = enrUser
 		return e.find.input.Focus()
+	}
+	switch {
+	case isKey:
+		if cmd != nil && movesField(k) && e.form.GetFocusedField() == before && len(e.form.Errors()) == 0 {
+			e.hold = formHold{on: true, field: before}
+		}
+	case e.hold.on && (e.form.GetFocusedField() != e.hold.field || len(e.form.Errors()) > 0):
+		// Moved (or refused to): the held keys go on, in order, until
+		// one of them moves again.
+		keys := e.hold.keys
+		e.hold = formHold{}
+		cmds := []tea.Cmd{cmd}
+		for i, k := range keys {
+			cmds = append(cmds, e.updateForm(k))
+			if e.form == nil {
+				break
+			}
+			if e.hold.on {
+				e.hold.keys = append(e.hold.keys, keys[i+1:]...)
+				break
+			}
+		}
+		return tea.Batch(cmds...)
 	}
 	return cmd
 }

@@ -196,3 +196,27 @@ func TestEnrollAlice(t *testing.T) {
 		t.Errorf("bob has cards after a refused enrollment: %v", cards)
 	}
 }
+
+// TestEnrollTypeAhead: keys typed right behind enter (a paste, tmux
+// send-keys) reach the form's next field, not the one being left: the
+// whole form is typed in one go, without waiting for the screen.
+func TestEnrollTypeAhead(t *testing.T) {
+	st := demoStation(t)
+	blank, _ := blankCard(t, "blank-1", 20261129)
+	h := startWith(t, Options{Station: st, LocalCards: []LocalCard{blank}})
+	h.signInDemo()
+	h.key('5')
+	h.waitFor("Enroll a card", "user:")
+	h.typ("alice")
+	h.waitFor("1 user")
+	h.key(tea.KeyEnter)
+	h.waitFor("Certificates for alice")
+	for _, k := range []rune{tea.KeyEnter, tea.KeyEnter, tea.KeyEnter} { // templates, card, "types it"
+		h.key(k)
+	}
+	h.typ("246813")
+	h.key(tea.KeyEnter)
+	h.typ("246813")
+	h.key(tea.KeyEnter)
+	h.waitFor("Card enrolled for alice: 1 certificate(s)")
+}

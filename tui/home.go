@@ -38,12 +38,15 @@ type home struct {
 
 	officer *officerMsg
 
-	// local are the cards held in process (the demo's virtual cards);
-	// demo shows a newcomer the way through the demo.
-	local []LocalCard
-	demo  bool
+	// local are the cards held in process (the demo's virtual cards), in
+	// slots that insert and remove them; cursor is the chosen one. demo
+	// shows a newcomer the way through the demo.
+	slots  *localSlots
+	local  []LocalCard
+	cursor int
+	demo   bool
 
-	refresh key.Binding
+	refresh, up, down, insert key.Binding
 }
 
 // caStatus is what Home shows about the CA.
@@ -67,10 +70,26 @@ type caStatusMsg struct {
 	err error
 }
 
-func newHome(b *backend, s *Styles, serving bool, local []LocalCard, demo bool) *home {
+func newHome(b *backend, s *Styles, serving bool, slots *localSlots, demo bool) *home {
 	return &home{
-		b: b, s: s, serving: serving, present: map[string]bool{}, local: local, demo: demo,
+		b: b, s: s, serving: serving, present: map[string]bool{}, slots: slots, local: slots.cards, demo: demo,
 		refresh: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh")),
+		up:      key.NewBinding(key.WithKeys("up"), key.WithHelp("↑/↓", "virtual card")),
+		down:    key.NewBinding(key.WithKeys("down")),
+		insert:  key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "insert/remove it")),
+	}
+}
+
+// toggle inserts or removes the chosen in-process card; the change comes
+// back as a reader event, as a real card's would.
+func (h *home) toggle() tea.Cmd {
+	if len(h.local) == 0 {
+		return nil
+	}
+	slots, name := h.slots, h.local[h.cursor].Name
+	return func() tea.Msg {
+		slots.toggle(name)
+		return nil
 	}
 }
 
@@ -143,8 +162,15 @@ func (h *home) Update(msg tea.Msg) tea.Cmd {
 			h.services = append(h.services, msg)
 		}
 	case tea.KeyPressMsg:
-		if key.Matches(msg, h.refresh) {
+		switch {
+		case key.Matches(msg, h.refresh):
 			return h.loadCA()
+		case key.Matches(msg, h.up):
+			h.cursor = max(h.cursor-1, 0)
+		case key.Matches(msg, h.down):
+			h.cursor = min(h.cursor+1, max(len(h.local)-1, 0))
+		case key.Matches(msg, h.insert):
+			return h.toggle()
 		}
 	}
 	return nil
@@ -157,7 +183,7 @@ func (h *home) event(ev card.Event) {
 	case card.ServiceDown:
 		h.pcscKnown, h.pcscErr = true, ev.Err
 		h.readers = nil
-		clear(h.present)
+		trackCard(h.present, h.local, ev)
 	case card.ReaderAdded:
 		if !slices.Contains(h.readers, ev.Reader) {
 			h.readers = append(h.readers, ev.Reader)
@@ -176,8 +202,13 @@ func (h *home) event(ev card.Event) {
 func (h *home) SetSize(w, hh int) { h.width, h.height = w, hh }
 func (h *home) Capturing() bool   { return false }
 
-func (h *home) ShortHelp() []key.Binding  { return []key.Binding{h.refresh} }
-func (h *home) FullHelp() [][]key.Binding { return [][]key.Binding{{h.refresh}} }
+func (h *home) ShortHelp() []key.Binding {
+	if len(h.local) > 0 {
+		return []key.Binding{h.up, h.insert, h.refresh}
+	}
+	return []key.Binding{h.refresh}
+}
+func (h *home) FullHelp() [][]key.Binding { return [][]key.Binding{h.ShortHelp()} }
 
 const labelWidth = 22
 
@@ -195,8 +226,20 @@ func (h *home) View() string {
 		line("")
 	}
 	line(h.s.Heading.Render("Readers and cards"))
-	for _, l := range h.local {
-		line(h.row(strings.TrimPrefix(l.Name, "virtual card "), h.s.OK.Render("virtual card in this process")))
+	for i, l := range h.local {
+		what := "virtual card"
+		if l.Officer != "" {
+			what = "officer's virtual card"
+		}
+		state := h.s.OK.Render(what + ", inserted")
+		if !h.present[l.Name] {
+			state = h.s.Muted.Render(what + ", removed (i inserts it)")
+		}
+		row := h.row(strings.TrimPrefix(readerLabel(l.Name), "virtual card "), state)
+		if i == h.cursor {
+			row = h.s.Key.Render(">") + row[1:]
+		}
+		line(row)
 	}
 	switch {
 	case h.watchErr != nil:

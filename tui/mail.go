@@ -41,7 +41,7 @@ type mailScreen struct {
 }
 
 type mailKeys struct {
-	Up, Down, Run key.Binding
+	Up, Down, Run, Type, Leave key.Binding
 }
 
 type (
@@ -57,9 +57,11 @@ type (
 
 func newMail(b *backend, s *Styles, local []LocalCard) *mailScreen {
 	m := &mailScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: mailKeys{
-		Up:   key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
-		Down: key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
-		Run:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test mail")),
+		Up:    key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
+		Down:  key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
+		Run:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test mail")),
+		Type:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "type the PIN")),
+		Leave: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "leave the PIN")),
 	}}
 	m.pin = textinput.New()
 	m.pin.Prompt = "PIN:  "
@@ -72,9 +74,11 @@ func newMail(b *backend, s *Styles, local []LocalCard) *mailScreen {
 	return m
 }
 
-func (m *mailScreen) Init() tea.Cmd { return m.pin.Focus() }
+func (m *mailScreen) Init() tea.Cmd { return nil }
 
-func (m *mailScreen) Capturing() bool { return !m.running }
+// Capturing: printable keys are the PIN's only while it has the focus
+// (enter gives it, esc takes it away), so that 1-9, ? and q work.
+func (m *mailScreen) Capturing() bool { return !m.running && m.pin.Focused() }
 
 func (m *mailScreen) choices() []string {
 	var out []string
@@ -87,14 +91,7 @@ func (m *mailScreen) choices() []string {
 func (m *mailScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			m.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(m.present, msg.Reader)
-		case card.ServiceDown:
-			clear(m.present)
-		}
+		trackCard(m.present, m.local, card.Event(msg))
 	case mailStepMsg:
 		m.steps = append(m.steps, msg.step)
 		return waitEnroll(msg.ch)
@@ -123,8 +120,17 @@ func (m *mailScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, m.keys.Down):
 		m.cursor = max(0, min(m.cursor+1, len(m.choices())-1))
 		return nil
+	case key.Matches(msg, m.keys.Leave):
+		m.pin.Blur()
+		return nil
 	case key.Matches(msg, m.keys.Run):
+		if !m.pin.Focused() {
+			return m.pin.Focus()
+		}
 		return m.run()
+	}
+	if !m.pin.Focused() {
+		return nil
 	}
 	var cmd tea.Cmd
 	m.pin, cmd = m.pin.Update(msg)
@@ -177,11 +183,19 @@ func mailTest(st *station.Station, local []LocalCard, reader, pin string, step f
 func (m *mailScreen) SetSize(w, h int) { m.width, m.height = w, h }
 
 func (m *mailScreen) ShortHelp() []key.Binding {
-	return []key.Binding{m.keys.Up, m.keys.Down, m.keys.Run}
+	if !m.pin.Focused() {
+		return []key.Binding{m.keys.Up, m.keys.Down, m.keys.Type}
+	}
+	// Typing: the way out (esc, tab) must fit on the line.
+	return []key.Binding{m.keys.Run, m.keys.Leave}
 }
 
 func (m *mailScreen) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{m.keys.Up, m.keys.Down, m.keys.Run}}
+	run := m.keys.Run
+	if !m.pin.Focused() {
+		run = m.keys.Type
+	}
+	return [][]key.Binding{{m.keys.Up, m.keys.Down, run, m.keys.Leave}}
 }
 
 func (m *mailScreen) View() string {
@@ -204,6 +218,9 @@ func (m *mailScreen) View() string {
 		}
 	}
 	line("  " + m.pin.View())
+	if !m.pin.Focused() && !m.running {
+		line("  " + m.s.Muted.Render("enter: type the card's PIN"))
+	}
 	line("")
 	for _, s := range m.steps {
 		detail := ""

@@ -37,6 +37,7 @@ func TestMailDiagnostics(t *testing.T) {
 	h.waitFor("PIN logon test", "ctrl+t mail test")
 	h.tm.Send(tea.KeyPressMsg{Code: 't', Mod: tea.ModCtrl})
 	h.waitFor("Mail test", "virtual card alice-card")
+	h.key(tea.KeyEnter) // to the PIN
 	h.typ("246813")
 	h.key(tea.KeyEnter)
 	t.Run("pass", func(t *testing.T) {

@@ -39,8 +39,9 @@ type signIn struct {
 	height int
 	keys   signInKeys
 
-	present  map[string]bool // PC/SC readers with a card
+	present  map[string]bool // PC/SC readers with a card, and inserted local cards
 	virtuals []string        // officers with a virtual card
+	local    []LocalCard     // the in-process cards (an officer's among them)
 	cursor   int
 
 	pin     textinput.Model
@@ -68,8 +69,8 @@ type (
 	idleTickMsg struct{}
 )
 
-func newSignIn(b *backend, s *Styles, demoPIN string) *signIn {
-	si := &signIn{b: b, s: s, demoPIN: demoPIN, present: map[string]bool{}, keys: signInKeys{
+func newSignIn(b *backend, s *Styles, demoPIN string, local []LocalCard) *signIn {
+	si := &signIn{b: b, s: s, demoPIN: demoPIN, local: local, present: map[string]bool{}, keys: signInKeys{
 		Up:     key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
 		Down:   key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
 		SignIn: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "sign in")),
@@ -104,11 +105,14 @@ func (si *signIn) loadVirtuals() tea.Cmd {
 func (si *signIn) cards() []signInCard {
 	var out []signInCard
 	for _, u := range si.virtuals {
+		if !si.virtualIn(u) {
+			continue
+		}
 		out = append(out, signInCard{label: "virtual card of " + u, virtual: u})
 	}
 	var readers []string
 	for r, ok := range si.present {
-		if ok {
+		if ok && !isLocal(si.local, r) {
 			readers = append(readers, r)
 		}
 	}
@@ -117,6 +121,17 @@ func (si *signIn) cards() []signInCard {
 		out = append(out, signInCard{label: "card in " + r, reader: r})
 	}
 	return out
+}
+
+// virtualIn says whether officer u's virtual card is in: it is, unless
+// it is one of the in-process cards and was removed.
+func (si *signIn) virtualIn(u string) bool {
+	for _, l := range si.local {
+		if l.Officer == u {
+			return si.present[l.Name]
+		}
+	}
+	return true
 }
 
 func (si *signIn) signedIn() bool { return si.officer != nil && si.officer.user != "" }
@@ -128,14 +143,7 @@ func (si *signIn) Update(msg tea.Msg) tea.Cmd {
 	case virtualsMsg:
 		si.virtuals = msg.users
 	case readerEventMsg:
-		switch msg.Kind {
-		case card.CardInserted:
-			si.present[msg.Reader] = true
-		case card.CardRemoved, card.ReaderRemoved:
-			delete(si.present, msg.Reader)
-		case card.ServiceDown:
-			clear(si.present)
-		}
+		trackCard(si.present, si.local, card.Event(msg))
 		si.cursor = min(si.cursor, max(len(si.cards())-1, 0))
 	case officerMsg:
 		if si.signedIn() && msg.user == "" && msg.err == nil && si.locked == "" {
@@ -273,7 +281,7 @@ func (si *signIn) View() string {
 		}
 		line("  " + mark + label)
 	}
-	if si.demoPIN != "" && slices.Contains(si.virtuals, station.DemoOfficer) {
+	if si.demoPIN != "" && slices.Contains(si.virtuals, station.DemoOfficer) && si.virtualIn(station.DemoOfficer) {
 		line("  " + si.s.Muted.Render("demo: the officer card's PIN is "+si.demoPIN))
 	}
 	line("")

@@ -37,7 +37,10 @@ type Options struct {
 	// it signs the officer out: 0 is DefaultIdleLock, negative never.
 	IdleLock time.Duration
 	// LocalCards are cards held in this process (the demo's virtual
-	// cards), offered for enrollment beside the PC/SC readers.
+	// cards), offered for enrollment beside the PC/SC readers (an
+	// officer's card only for sign-in). They start inserted; Home inserts
+	// and removes them with a key, reported as reader events like a real
+	// card's.
 	LocalCards []LocalCard
 	// DemoOfficerPIN, in the demo, is the demo officer card's PIN: a
 	// published demo value, shown beside that card on the Officer screen so
@@ -86,6 +89,7 @@ type Model struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	watch  func(ctx context.Context, events chan<- card.Event) error
+	slots  *localSlots // the in-process cards, a second source of reader events
 	serve  *station.ServeOptions
 	events chan tea.Msg
 	// serving is done when the in-process services have stopped.
@@ -115,6 +119,7 @@ func New(opts Options) (*Model, error) {
 	if m.watch == nil {
 		m.watch = opts.Station.WatchReaders
 	}
+	m.slots = newLocalSlots(ctx, opts.LocalCards)
 	m.idle = opts.IdleLock
 	if m.idle == 0 {
 		m.idle = DefaultIdleLock
@@ -122,10 +127,10 @@ func New(opts Options) (*Model, error) {
 	m.lastInput = time.Now()
 	m.help.Styles = st.Help
 	m.screens = []screen{
-		{"Home", newHome(b, st, opts.Serve != nil, opts.LocalCards, opts.DemoOfficerPIN != "")},
+		{"Home", newHome(b, st, opts.Serve != nil, m.slots, opts.DemoOfficerPIN != "")},
 		{"CA", newCAScreen(b, st)},
 		{"Directory", newDirScreen(b, st)},
-		{"Officer", newSignIn(b, st, opts.DemoOfficerPIN)},
+		{"Officer", newSignIn(b, st, opts.DemoOfficerPIN, opts.LocalCards)},
 		{"Enroll", newEnroll(b, st, opts.LocalCards)},
 		{"Cards", newCards(b, st, opts.LocalCards)},
 		{"Audit", newAudit(b, st)},
@@ -226,6 +231,10 @@ func (m *Model) startWatch() tea.Cmd {
 			ch := make(chan card.Event)
 			done := make(chan error, 1)
 			go func() { done <- m.watch(m.ctx, ch) }()
+			if len(m.slots.cards) > 0 {
+				// Its only error is the end of m.ctx.
+				go m.slots.watch(m.ctx, ch)
+			}
 			for {
 				select {
 				case ev := <-ch:

@@ -17,7 +17,8 @@ func (a *app) demoCommand() *cobra.Command {
 		Use:   "demo [--dir D] [--no-tui]",
 		Short: "Create (if needed) and open a demo realm, EXAMPLE.TEST",
 		Long: `demo creates a demo deployment the first time (realm EXAMPLE.TEST, a CA with an
-unencrypted key, users officer, alice, bob and carol) and describes it. Without
+unencrypted key, users officer, alice, bob and carol, 1,000 generated users in
+a few groups) and describes it. Without
 --dir it lives in $SCSTATION_DIR, else the XDG data home's scstation-demo.
 Then it opens the full-screen station (with the embedded services running)
 unless --no-tui, which only describes the demo.`,
@@ -66,13 +67,20 @@ unless --no-tui, which only describes the demo.`,
 			if err != nil {
 				return err
 			}
+			fmt.Fprintln(out, "  users:")
+			for _, du := range station.DemoUsers {
+				u, err := d.User(du.Name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "    %-8s %-22s %s\n", u.Name, u.UPN, u.SID)
+			}
 			users, err := d.Users()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(out, "  users:")
-			for _, u := range users {
-				fmt.Fprintf(out, "    %-8s %-22s %s\n", u.Name, u.UPN, u.SID)
+			if n := len(users) - len(station.DemoUsers); n > 0 {
+				fmt.Fprintf(out, "    and %d generated users (scstation user list)\n", n)
 			}
 			fmt.Fprintf(out, "\nTry:\n  scstation --dir %s ca templates\n  scstation --dir %s serve\n", st.Dir, st.Dir)
 			return nil

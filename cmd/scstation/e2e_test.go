@@ -80,6 +80,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// The logon test passes with alice's card and PIN.
 	s.SendKeys("8")
 	s.WaitFor(e2eWait, "PIN logon test", "> virtual card blank-1")
+	s.SendKeys("Enter") // to the user field
 	s.Type("alice")
 	s.SendKeys("Enter")
 	s.Type(pin)
@@ -90,6 +91,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// own certificates.
 	s.SendKeys("C-t")
 	s.WaitFor(e2eWait, "Mail test", "> virtual card blank-1")
+	s.SendKeys("Enter") // to the PIN
 	s.Type(pin)
 	s.SendKeys("Enter")
 	s.WaitFor(e2eWait, "Mail works", "signature verified")
@@ -130,6 +132,13 @@ func TestDemoEndToEnd(t *testing.T) {
 	s.Type(pin)
 	s.SendKeys("Enter")
 	s.WaitForRegexp(e2eWait, regexp.MustCompile(`✗ signing certificate: certificate revoked on \d{4}-\d{2}-\d{2}`))
+
+	// Home's i removes the officer's virtual card (the first on Home's
+	// list), which locks the station as pulling a real officer card does.
+	s.SendKeys("Tab")
+	s.WaitForRegexp(e2eWait, regexp.MustCompile(`> officer +officer's virtual card, inserted`))
+	s.SendKeys("i")
+	s.WaitFor(e2eWait, "locked: the officer card was removed", "no officer card found")
 }
 
 // freeServicePorts points the demo's embedded services at free loopback

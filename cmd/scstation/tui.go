@@ -52,10 +52,11 @@ func (f *tuiFlags) register(fs *pflag.FlagSet) {
 // demoCardsDir holds the demo's blank virtual cards.
 const demoCardsDir = "democards"
 
-// demoCards are the demo's two blank cards: virtual cards in
-// DIR/democards, factory-fresh when first made, that the station uses in
-// process (no PC/SC reader needed). They keep what is enrolled on them;
-// the Cards screen resets them.
+// demoCards are the demo officer's virtual card and the demo's two blank
+// cards: virtual cards in DIR/democards, factory-fresh when first made,
+// that the station uses in process (no PC/SC reader needed). They keep
+// what is enrolled on them; the Cards screen resets them. Home inserts
+// and removes all three.
 func demoCards(st *station.Station) ([]tui.LocalCard, error) {
 	dir := filepath.Join(st.Dir, demoCardsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -87,7 +88,11 @@ func demoCards(st *station.Station) ([]tui.LocalCard, error) {
 			return virtual.New(vs, path), nil
 		}})
 	}
-	return out, nil
+	// The officer's virtual card, so that it too can be removed (which
+	// locks the station, as removing a real officer card does).
+	officer := tui.LocalCard{Name: "virtual card " + st.VirtualCardPath(station.DemoOfficer), Officer: station.DemoOfficer,
+		Open: func() (card.Card, error) { return st.VirtualCard(station.DemoOfficer) }}
+	return append([]tui.LocalCard{officer}, out...), nil
 }
 
 // runTUI opens the full-screen station on st, running the configured

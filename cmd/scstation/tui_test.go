@@ -51,10 +51,15 @@ func TestDemoCards(t *testing.T) {
 	}
 	defer st.Close()
 	cards, err := demoCards(st)
-	if err != nil || len(cards) != 2 {
+	if err != nil || len(cards) != 3 {
 		t.Fatalf("demoCards = %d cards, %v", len(cards), err)
 	}
-	c, err := cards[0].Open()
+	// The officer's card comes first, with its reader name as the
+	// station's sign-in gives it (so that removing it ends the session).
+	if o := cards[0]; o.Officer != station.DemoOfficer || o.Name != "virtual card "+st.VirtualCardPath(station.DemoOfficer) {
+		t.Errorf("first demo card = %q (officer %q), want the officer's", o.Name, o.Officer)
+	}
+	c, err := cards[1].Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func TestDemoCards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err = again[0].Open()
+	c, err = again[1].Open()
 	if err != nil {
 		t.Fatal(err)
 	}
