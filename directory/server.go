@@ -331,6 +331,10 @@ type conn struct {
 	ops    map[int64]context.CancelFunc
 	closed bool
 	opsWG  sync.WaitGroup
+
+	// testHookBusy, set only by tests, is called when an operation is
+	// refused for MaxOpsPerConn, before the refusal is sent.
+	testHookBusy func()
 }
 
 func (c *conn) identity() (string, bool) {
@@ -435,6 +439,9 @@ func (c *conn) dispatch(m *message) bool {
 	}
 	if len(c.ops) >= c.srv.limits.MaxOpsPerConn {
 		c.mu.Unlock()
+		if c.testHookBusy != nil {
+			c.testHookBusy()
+		}
 		c.send(resultMessage(m, ResultBusy, "", "too many operations in progress on this connection"), true)
 		return true
 	}

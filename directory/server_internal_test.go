@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -88,11 +89,20 @@ func TestOpsPerConnection(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	c := srv.newConn(server, false)
+	busy := make(chan struct{})
+	c.testHookBusy = func() { close(busy) }
 	go c.serve()
 	client.Write(encodeSearchRequest(t, 1, "(objectClass=*)"))
 	// An abandon for an operation that does not exist is ignored.
 	client.Write([]byte{0x30, 0x06, 0x02, 0x01, 0x03, 0x50, 0x01, 0x63})
 	client.Write(encodeSearchRequest(t, 2, "(objectClass=*)"))
+	// Read nothing until the second search is refused: the first one is
+	// in progress until its answer is read.
+	select {
+	case <-busy:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second search was never refused")
+	}
 	results := map[int64]int64{}
 	entries := 0
 	for len(results) < 2 {
