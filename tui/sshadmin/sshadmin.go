@@ -93,6 +93,46 @@ type Server struct {
 	// warnMissing logs a missing authorized_keys once per change.
 	missingMu     sync.Mutex
 	missingLogged bool
+	// refusals bounds the audit records of refused keys.
+	refusals refusalLimiter
+}
+
+// Bounds on the audit records of refused keys, per minute: a peer that is
+// not let in must not make the station write (and fsync) without end.
+// Refusals over them are counted and the count goes into the next record.
+const (
+	refusalsPerAddr   = 10
+	refusalsPerMinute = 100
+	refusalAddrs      = 1024
+)
+
+// refusalLimiter says whether a refusal from one address may be audited
+// in the current minute.
+type refusalLimiter struct {
+	mu      sync.Mutex
+	start   time.Time // of the current minute
+	perAddr map[string]int
+	total   int
+	dropped int
+}
+
+// allow reports whether a refusal from host may be recorded now, and how
+// many refusals were not recorded since the last one that was.
+func (l *refusalLimiter) allow(now time.Time, host string) (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perAddr == nil || now.Sub(l.start) >= time.Minute || now.Before(l.start) {
+		l.start, l.perAddr, l.total = now, map[string]int{}, 0
+	}
+	n, known := l.perAddr[host]
+	if l.total >= refusalsPerMinute || n >= refusalsPerAddr || !known && len(l.perAddr) >= refusalAddrs {
+		l.dropped++
+		return false, 0
+	}
+	l.perAddr[host] = n + 1
+	l.total++
+	dropped, l.dropped = l.dropped, 0
+	return true, dropped
 }
 
 // New prepares a server: it loads the host key, making it when missing.
@@ -336,9 +376,21 @@ func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	}
 	if !seen[fp] {
 		seen[fp] = true
+		host := ctx.RemoteAddr().String()
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ok, dropped := s.refusals.allow(time.Now(), host)
+		if !ok {
+			s.log.Debug("ssh: key refused, not audited (too many refusals this minute)", "fingerprint", fp, "remote", ctx.RemoteAddr().String())
+			return false
+		}
 		s.log.Warn("ssh: key refused", "fingerprint", fp, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
-		s.record(audit.Record{Actor: Actor(ctx.User(), "", key), Action: "ssh.refused", Outcome: audit.Refused,
-			Detail: fmt.Sprintf("key %s not in authorized_keys, from %s", fp, ctx.RemoteAddr())})
+		detail := fmt.Sprintf("key %s not in authorized_keys, from %s", fp, ctx.RemoteAddr())
+		if dropped > 0 {
+			detail += fmt.Sprintf("; %d earlier refusals not recorded (over %d per address or %d per minute)", dropped, refusalsPerAddr, refusalsPerMinute)
+		}
+		s.record(audit.Record{Actor: Actor(ctx.User(), "", key), Action: "ssh.refused", Outcome: audit.Refused, Detail: detail})
 	}
 	return false
 }

@@ -581,3 +581,60 @@ func FuzzParseAuthorizedKeys(f *testing.F) {
 		_ = bad
 	})
 }
+
+// TestRefusalsBounded: a peer that keeps offering unknown keys gets
+// refusalsPerAddr audit records a minute, not one per attempt.
+func TestRefusalsBounded(t *testing.T) {
+	st := newStation(t)
+	authorize(t, st, map[string]gossh.Signer{"alice": newKey(t)})
+	ts := serve(t, st)
+	for i := 0; i < refusalsPerAddr+3; i++ {
+		if c, err := ts.dial(t, gossh.PublicKeys(newKey(t))); err == nil {
+			c.Close()
+			t.Fatal("an unknown key got in")
+		}
+	}
+	if recs := records(t, st, "ssh.refused"); len(recs) != refusalsPerAddr {
+		t.Errorf("%d refusals audited, want %d", len(recs), refusalsPerAddr)
+	}
+}
+
+func TestRefusalLimiter(t *testing.T) {
+	var l refusalLimiter
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < refusalsPerAddr; i++ {
+		if ok, _ := l.allow(t0, "192.0.2.1"); !ok {
+			t.Fatalf("refusal %d from one address not allowed", i+1)
+		}
+	}
+	if ok, _ := l.allow(t0, "192.0.2.1"); ok {
+		t.Fatal("over the per-address bound allowed")
+	}
+	if ok, _ := l.allow(t0.Add(59*time.Second), "192.0.2.1"); ok {
+		t.Fatal("over the per-address bound allowed within the minute")
+	}
+	// Another address still gets its records; it carries the count of
+	// the ones not recorded.
+	if ok, dropped := l.allow(t0, "192.0.2.2"); !ok || dropped != 2 {
+		t.Fatalf("another address: allowed %v, dropped %d; want true, 2", ok, dropped)
+	}
+	// The next minute starts afresh.
+	if ok, dropped := l.allow(t0.Add(time.Minute), "192.0.2.1"); !ok || dropped != 0 {
+		t.Fatalf("next minute: allowed %v, dropped %d", ok, dropped)
+	}
+	// The total bound holds across addresses, and so does the bound on
+	// the number of addresses tracked.
+	l = refusalLimiter{}
+	allowed := 0
+	for i := 0; i < refusalsPerMinute+50; i++ {
+		if ok, _ := l.allow(t0, fmt.Sprintf("198.51.100.%d", i%250)); ok {
+			allowed++
+		}
+	}
+	if allowed != refusalsPerMinute {
+		t.Errorf("%d refusals allowed in a minute, want %d", allowed, refusalsPerMinute)
+	}
+	if len(l.perAddr) > refusalAddrs {
+		t.Errorf("%d addresses tracked", len(l.perAddr))
+	}
+}
