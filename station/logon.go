@@ -33,6 +33,9 @@ type LogonOptions struct {
 	// in slot 9A (PIV Authentication) are used, with PIN.
 	Reader string
 	PIN    string
+	// Card, when set, is the card named Reader, held in this process (a
+	// virtual card) rather than reached through PC/SC; Logon closes it.
+	Card card.Card
 	// Otherwise Certificate and Key (and intermediates in Chain) are used.
 	Certificate *x509.Certificate
 	Chain       []*x509.Certificate
@@ -95,6 +98,9 @@ func (e *LogonError) Unwrap() error { return e.Err }
 // Logon logs a user on with PKINIT, step by step, and reports each step
 // with its timing. Errors are *LogonError.
 func Logon(ctx context.Context, opts LogonOptions) (*LogonReport, error) {
+	if opts.Card != nil {
+		defer opts.Card.Close()
+	}
 	l := &logon{opts: opts, report: &LogonReport{}, start: time.Now()}
 	err := l.run(ctx)
 	l.report.Total = time.Since(l.start)
@@ -169,7 +175,7 @@ func (l *logon) run(ctx context.Context) error {
 		return envErr("mode", fmt.Errorf("mode %q: want dh or rsa", o.Mode))
 	}
 	cert, key := o.Certificate, o.Key
-	if o.Reader != "" {
+	if o.Reader != "" || o.Card != nil {
 		c, k, release, err := l.openCard()
 		if err != nil {
 			return err
@@ -267,16 +273,19 @@ func (l *logon) run(ctx context.Context) error {
 // openCard verifies the PIN and reads the certificate and key of slot 9A.
 func (l *logon) openCard() (*x509.Certificate, crypto.Signer, func(), error) {
 	o := &l.opts
-	ctx, err := card.EstablishContext()
-	if err != nil {
-		return nil, nil, nil, envErr("PC/SC", err)
+	c, release := o.Card, func() {} // Logon closes a held card
+	if c == nil {
+		ctx, err := card.EstablishContext()
+		if err != nil {
+			return nil, nil, nil, envErr("PC/SC", err)
+		}
+		pc, err := ctx.Connect(o.Reader)
+		if err != nil {
+			ctx.Release()
+			return nil, nil, nil, envErr("card in "+o.Reader, err)
+		}
+		c, release = pc, func() { pc.Close(); ctx.Release() }
 	}
-	c, err := ctx.Connect(o.Reader)
-	if err != nil {
-		ctx.Release()
-		return nil, nil, nil, envErr("card in "+o.Reader, err)
-	}
-	release := func() { c.Close(); ctx.Release() }
 	fail := func(err error) (*x509.Certificate, crypto.Signer, func(), error) {
 		release()
 		return nil, nil, nil, err
@@ -314,10 +323,10 @@ func (l *logon) openCard() (*x509.Certificate, crypto.Signer, func(), error) {
 	return cert, signer, release, nil
 }
 
-// Logon is Logon at this station: with a card (opts.Reader), a PIN the
+// Logon is Logon at this station: with a card (opts.Reader, opts.Card), a PIN the
 // card refuses is audited (pin.failed, see PINFailed).
 func (s *Station) Logon(ctx context.Context, opts LogonOptions) (*LogonReport, error) {
-	if opts.Reader != "" {
+	if opts.Reader != "" || opts.Card != nil {
 		during := "logon"
 		if opts.User != "" {
 			during += " as " + opts.User

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -242,52 +241,12 @@ func logonTest(st *station.Station, local []LocalCard, reader, user, pin, addr s
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(chain[len(chain)-1])
-	opts := station.LogonOptions{User: user, Realm: st.Config.Realm, KDC: addr, Roots: roots, Step: step, Timeout: 10 * time.Second}
-	var open func() (card.Card, error)
-	for _, l := range local {
-		if l.Name == reader {
-			open = l.Open
-		}
+	ref, err := cardRef(local, reader)
+	if err != nil {
+		return false, "the card: " + errText(err)
 	}
-	if open == nil {
-		opts.Reader, opts.PIN = reader, pin
-	} else {
-		// A card held in process: the PIN and the certificate are read
-		// here, as Logon does through a reader.
-		c, err := open()
-		if err != nil {
-			return false, "the card: " + errText(err)
-		}
-		p, err := card.OpenPIV(c)
-		if err != nil {
-			c.Close()
-			return false, "the card: " + errText(err)
-		}
-		defer p.Close()
-		t0 := time.Now()
-		if err := p.VerifyPIN(pin); err != nil {
-			if station.IsPINFailure(err) {
-				st.PINFailed(p, reader, "logon test as "+user, err)
-			}
-			return false, "PIN on the card: " + pinErrText(err)
-		}
-		step(station.LogonStep{Name: "PIN verified on the card", Took: time.Since(t0)})
-		t0 = time.Now()
-		cert, err := p.Certificate(card.SlotAuthentication)
-		if err != nil {
-			return false, "certificate: the card has no logon certificate (" + errText(err) + ")"
-		}
-		k, err := p.PrivateKey(card.SlotAuthentication, cert.PublicKey, card.KeyAuth{PIN: pin})
-		if err != nil {
-			return false, "certificate: " + errText(err)
-		}
-		signer, ok := k.(crypto.Signer)
-		if !ok {
-			return false, "certificate: the logon key cannot sign"
-		}
-		step(station.LogonStep{Name: "certificate read", Detail: cert.Subject.CommonName, Took: time.Since(t0)})
-		opts.Certificate, opts.Key = cert, signer
-	}
+	opts := station.LogonOptions{User: user, Realm: st.Config.Realm, KDC: addr, Roots: roots, Step: step, Timeout: 10 * time.Second,
+		Reader: ref.Reader, Card: ref.Card, PIN: pin}
 	_, err = st.Logon(context.Background(), opts)
 	if err != nil {
 		var le *station.LogonError

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scstation/scstation/pki"
 	"github.com/scstation/scstation/station"
+	"github.com/scstation/scstation/station/audit"
 )
 
 // TestLogonDiagnostics runs the PIN logon test against the station's own
@@ -36,6 +37,14 @@ func TestLogonDiagnostics(t *testing.T) {
 	h.typ("135792")
 	h.key(tea.KeyEnter)
 	h.waitFor("wrong PIN — 2 tries left")
+	// The station audits the PIN the card refused.
+	log, err := st.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := log.List(audit.Query{Action: "pin.failed", Card: id}); err != nil || len(recs) != 1 {
+		t.Fatalf("pin.failed records for the card: %v, %v; want one", recs, err)
+	}
 
 	if _, err := st.RevokeCard(context.Background(), id, pki.ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
