@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"charm.land/bubbles/v2/spinner"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/station"
@@ -24,25 +22,16 @@ import (
 // plain words. ctrl+t switches to the mail test (mailScreen), which it
 // holds.
 type diagScreen struct {
+	cardTest
 	b      *backend
-	s      *Styles
-	local  []LocalCard
 	width  int
 	height int
 	keys   diagKeys
 
-	present map[string]bool
-	kdc     string // the KDC's address, once it listens here
-	cursor  int
-	focus   int // focusNone, 0 the user, 1 the PIN
-	user    textinput.Model
-	pin     textinput.Model
-
-	spin    spinner.Model
-	running bool
-	steps   []station.LogonStep
-	ok      bool
-	fail    string // the failed step and why
+	kdc   string // the KDC's address, once it listens here
+	focus int    // focusNone, 0 the user, 1 the PIN
+	user  textinput.Model
+	pin   textinput.Model
 
 	mail     *mailScreen
 	mailMode bool // the mail test is shown
@@ -68,7 +57,7 @@ type (
 )
 
 func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
-	d := &diagScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: diagKeys{
+	d := &diagScreen{cardTest: newCardTest(s, local), b: b, keys: diagKeys{
 		Up:    key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
 		Down:  key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
 		Next:  key.NewBinding(key.WithKeys("shift+down", "ctrl+n"), key.WithHelp("ctrl+n", "user/PIN")),
@@ -84,14 +73,7 @@ func newDiag(b *backend, s *Styles, local []LocalCard) *diagScreen {
 	d.user.CharLimit = 64
 	d.user.SetWidth(24)
 	d.user.SetStyles(s.Input)
-	d.pin = textinput.New()
-	d.pin.Prompt = "PIN:  "
-	d.pin.EchoMode = textinput.EchoPassword
-	d.pin.EchoCharacter = '•'
-	d.pin.CharLimit = 8
-	d.pin.SetWidth(12)
-	d.pin.SetStyles(s.Input)
-	d.spin = spinner.New(spinner.WithSpinner(spinner.Line))
+	d.pin = newPINInput(s)
 	d.focus = focusNone
 	return d
 }
@@ -106,34 +88,23 @@ func (d *diagScreen) Capturing() bool {
 	return !d.running && d.focus != focusNone
 }
 
-func (d *diagScreen) choices() []string {
-	var out []string
-	for _, o := range cardChoices(d.local, d.present) {
-		out = append(out, o.Value)
-	}
-	return out
-}
-
 func (d *diagScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case mailStepMsg, mailDoneMsg:
 		return d.mail.Update(msg)
 	case readerEventMsg:
 		d.mail.Update(msg)
-		trackCard(d.present, d.local, card.Event(msg))
+		d.track(card.Event(msg))
 	case serviceMsg:
 		if msg.name == "kdc" && msg.err == nil {
 			d.kdc = msg.addr
 		}
 	case diagStepMsg:
-		d.steps = append(d.steps, msg.step)
-		return waitEnroll(msg.ch)
+		return d.stepped(msg.ch, msg.step)
 	case diagDoneMsg:
-		d.running, d.ok, d.fail = false, msg.ok, msg.fail
+		d.finished(msg.ok, msg.fail)
 	case spinner.TickMsg:
-		if d.running {
-			var cmd tea.Cmd
-			d.spin, cmd = d.spin.Update(msg)
+		if cmd, ours := d.tick(msg); ours {
 			return cmd
 		}
 		return d.mail.Update(msg)
@@ -156,10 +127,10 @@ func (d *diagScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, d.keys.Up):
-		d.cursor = max(d.cursor-1, 0)
+		d.up()
 		return nil
 	case key.Matches(msg, d.keys.Down):
-		d.cursor = max(0, min(d.cursor+1, len(d.choices())-1))
+		d.down()
 		return nil
 	case key.Matches(msg, d.keys.Leave):
 		d.focus = focusNone
@@ -204,12 +175,11 @@ func (d *diagScreen) switchFocus() tea.Cmd {
 
 // run tests the logon in the background; the steps come as messages.
 func (d *diagScreen) run() tea.Cmd {
-	cards := d.choices()
-	d.steps, d.ok, d.fail = nil, false, ""
-	switch {
-	case len(cards) == 0:
-		d.fail = "no card: insert the card to test"
+	reader, ok := d.begin()
+	if !ok {
 		return nil
+	}
+	switch {
 	case strings.TrimSpace(d.user.Value()) == "":
 		d.fail = "type the user name"
 		return nil
@@ -220,17 +190,14 @@ func (d *diagScreen) run() tea.Cmd {
 		d.fail = "the KDC is not running in this station (start it with the services: scstation without --no-services)"
 		return nil
 	}
-	reader := cards[min(d.cursor, len(cards)-1)]
 	user, pin := strings.TrimSpace(d.user.Value()), d.pin.Value()
 	d.pin.SetValue("")
-	d.running = true
-	ch := make(chan tea.Msg, 16)
-	b, local, addr := d.b, d.local, d.kdc
-	go func() {
-		ok, fail := logonTest(b.st, local, reader, user, pin, addr, func(s station.LogonStep) { ch <- diagStepMsg{ch: ch, step: s} })
-		ch <- diagDoneMsg{ok, fail}
-	}()
-	return tea.Batch(waitEnroll(ch), d.spin.Tick)
+	st, local, addr := d.b.st, d.local, d.kdc
+	return d.start(func(step func(station.LogonStep)) (bool, string) {
+		return logonTest(st, local, reader, user, pin, addr, step)
+	},
+		func(ch <-chan tea.Msg, s station.LogonStep) tea.Msg { return diagStepMsg{ch, s} },
+		func(ok bool, fail string) tea.Msg { return diagDoneMsg{ok, fail} })
 }
 
 // logonTest runs one logon and says whether it passed, or why not.
@@ -292,41 +259,13 @@ func (d *diagScreen) View() string {
 	var b strings.Builder
 	line := func(s string) { b.WriteString(s + "\n") }
 	line(d.s.Heading.Render("PIN logon test") + d.s.Muted.Render("  for card holders: no officer needed · ctrl+t mail test"))
-	cards := d.choices()
-	if len(cards) == 0 {
-		line("  " + d.s.Muted.Render("no card: insert the card to test"))
-	}
-	for i, c := range cards {
-		label := c
-		if !strings.HasPrefix(c, "virtual card ") {
-			label = "card in " + c
-		}
-		if i == d.cursor {
-			line("  > " + d.s.Key.Render(label))
-		} else {
-			line("    " + label)
-		}
-	}
+	d.viewCards(line)
 	line("  " + d.user.View())
 	line("  " + d.pin.View())
 	if d.focus == focusNone && !d.running {
 		line("  " + d.s.Muted.Render("enter: type the user name and the card's PIN"))
 	}
 	line("")
-	for _, s := range d.steps {
-		detail := ""
-		if s.Detail != "" {
-			detail = " " + d.s.Muted.Render(truncate(s.Detail, max(d.width-50, 10)))
-		}
-		line(fmt.Sprintf("  %s %-34s %s", d.s.OK.Render("✓"), truncate(s.Name, 34), d.s.Muted.Render(tookText(s.Took))) + detail)
-	}
-	switch {
-	case d.running:
-		line("  " + d.spin.View() + " testing…")
-	case d.ok:
-		line("  " + d.s.OK.Render("Logon works: the KDC issued a ticket."))
-	case d.fail != "":
-		line(lipgloss.NewStyle().Width(max(d.width-2, 20)).PaddingLeft(2).Render(d.s.Error.Render("✗ " + d.fail)))
-	}
+	d.viewOutcome(line, d.width, "Logon works: the KDC issued a ticket.")
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -3,14 +3,12 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/scstation/scstation/card"
 	"github.com/scstation/scstation/station"
@@ -22,22 +20,12 @@ import (
 // time, and on failure the reason in plain words. It lives on the
 // diagnostics screen beside the PIN logon test.
 type mailScreen struct {
+	cardTest
 	b      *backend
-	s      *Styles
-	local  []LocalCard
 	width  int
 	height int
 	keys   mailKeys
-
-	present map[string]bool
-	cursor  int
-	pin     textinput.Model
-
-	spin    spinner.Model
-	running bool
-	steps   []station.LogonStep
-	ok      bool
-	fail    string // the failed step and why
+	pin    textinput.Model
 }
 
 type mailKeys struct {
@@ -56,22 +44,13 @@ type (
 )
 
 func newMail(b *backend, s *Styles, local []LocalCard) *mailScreen {
-	m := &mailScreen{b: b, s: s, local: local, present: map[string]bool{}, keys: mailKeys{
+	return &mailScreen{cardTest: newCardTest(s, local), b: b, pin: newPINInput(s), keys: mailKeys{
 		Up:    key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "previous card")),
 		Down:  key.NewBinding(key.WithKeys("down"), key.WithHelp("↓", "next card")),
 		Run:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "test mail")),
 		Type:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "type the PIN")),
 		Leave: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "leave the PIN")),
 	}}
-	m.pin = textinput.New()
-	m.pin.Prompt = "PIN:  "
-	m.pin.EchoMode = textinput.EchoPassword
-	m.pin.EchoCharacter = '•'
-	m.pin.CharLimit = 8
-	m.pin.SetWidth(12)
-	m.pin.SetStyles(s.Input)
-	m.spin = spinner.New(spinner.WithSpinner(spinner.Line))
-	return m
 }
 
 func (m *mailScreen) Init() tea.Cmd { return nil }
@@ -80,29 +59,17 @@ func (m *mailScreen) Init() tea.Cmd { return nil }
 // (enter gives it, esc takes it away), so that 1-9, ? and q work.
 func (m *mailScreen) Capturing() bool { return !m.running && m.pin.Focused() }
 
-func (m *mailScreen) choices() []string {
-	var out []string
-	for _, o := range cardChoices(m.local, m.present) {
-		out = append(out, o.Value)
-	}
-	return out
-}
-
 func (m *mailScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case readerEventMsg:
-		trackCard(m.present, m.local, card.Event(msg))
+		m.track(card.Event(msg))
 	case mailStepMsg:
-		m.steps = append(m.steps, msg.step)
-		return waitEnroll(msg.ch)
+		return m.stepped(msg.ch, msg.step)
 	case mailDoneMsg:
-		m.running, m.ok, m.fail = false, msg.ok, msg.fail
+		m.finished(msg.ok, msg.fail)
 	case spinner.TickMsg:
-		if m.running {
-			var cmd tea.Cmd
-			m.spin, cmd = m.spin.Update(msg)
-			return cmd
-		}
+		cmd, _ := m.tick(msg)
+		return cmd
 	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
@@ -115,10 +82,10 @@ func (m *mailScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, m.keys.Up):
-		m.cursor = max(m.cursor-1, 0)
+		m.up()
 		return nil
 	case key.Matches(msg, m.keys.Down):
-		m.cursor = max(0, min(m.cursor+1, len(m.choices())-1))
+		m.down()
 		return nil
 	case key.Matches(msg, m.keys.Leave):
 		m.pin.Blur()
@@ -139,27 +106,20 @@ func (m *mailScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 
 // run tests mail in the background; the steps come as messages.
 func (m *mailScreen) run() tea.Cmd {
-	cards := m.choices()
-	m.steps, m.ok, m.fail = nil, false, ""
-	switch {
-	case len(cards) == 0:
-		m.fail = "no card: insert the card to test"
+	reader, ok := m.begin()
+	if !ok {
 		return nil
-	case m.pin.Value() == "":
+	}
+	if m.pin.Value() == "" {
 		m.fail = "type the card's PIN"
 		return nil
 	}
-	reader := cards[min(m.cursor, len(cards)-1)]
 	pin := m.pin.Value()
 	m.pin.SetValue("")
-	m.running = true
-	ch := make(chan tea.Msg, 16)
-	b, local := m.b, m.local
-	go func() {
-		ok, fail := mailTest(b.st, local, reader, pin, func(s station.LogonStep) { ch <- mailStepMsg{ch: ch, step: s} })
-		ch <- mailDoneMsg{ok, fail}
-	}()
-	return tea.Batch(waitEnroll(ch), m.spin.Tick)
+	st, local := m.b.st, m.local
+	return m.start(func(step func(station.LogonStep)) (bool, string) { return mailTest(st, local, reader, pin, step) },
+		func(ch <-chan tea.Msg, s station.LogonStep) tea.Msg { return mailStepMsg{ch, s} },
+		func(ok bool, fail string) tea.Msg { return mailDoneMsg{ok, fail} })
 }
 
 // mailTest runs the station's mail self-test on the card and says whether
@@ -202,40 +162,12 @@ func (m *mailScreen) View() string {
 	var b strings.Builder
 	line := func(s string) { b.WriteString(s + "\n") }
 	line(m.s.Heading.Render("Mail test") + m.s.Muted.Render("  for card holders: no officer needed · ctrl+t logon test"))
-	cards := m.choices()
-	if len(cards) == 0 {
-		line("  " + m.s.Muted.Render("no card: insert the card to test"))
-	}
-	for i, c := range cards {
-		label := c
-		if !strings.HasPrefix(c, "virtual card ") {
-			label = "card in " + c
-		}
-		if i == m.cursor {
-			line("  > " + m.s.Key.Render(label))
-		} else {
-			line("    " + label)
-		}
-	}
+	m.viewCards(line)
 	line("  " + m.pin.View())
 	if !m.pin.Focused() && !m.running {
 		line("  " + m.s.Muted.Render("enter: type the card's PIN"))
 	}
 	line("")
-	for _, s := range m.steps {
-		detail := ""
-		if s.Detail != "" {
-			detail = " " + m.s.Muted.Render(truncate(s.Detail, max(m.width-50, 10)))
-		}
-		line(fmt.Sprintf("  %s %-34s %s", m.s.OK.Render("✓"), truncate(s.Name, 34), m.s.Muted.Render(tookText(s.Took))) + detail)
-	}
-	switch {
-	case m.running:
-		line("  " + m.spin.View() + " testing…")
-	case m.ok:
-		line("  " + m.s.OK.Render("Mail works: the card signed, encrypted, decrypted and verified."))
-	case m.fail != "":
-		line(lipgloss.NewStyle().Width(max(m.width-2, 20)).PaddingLeft(2).Render(m.s.Error.Render("✗ " + m.fail)))
-	}
+	m.viewOutcome(line, m.width, "Mail works: the card signed, encrypted, decrypted and verified.")
 	return strings.TrimRight(b.String(), "\n")
 }
