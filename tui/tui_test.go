@@ -385,31 +385,30 @@ func TestRevoke(t *testing.T) {
 	if r, _ := db.Get(serial); r.Status != pki.StatusValid {
 		t.Fatalf("cancelled revocation changed the status to %s", r.Status)
 	}
+	// revokeSuperseded chooses the reason superseded and answers the
+	// confirmation: Keep (the default) or Revoke.
+	revokeSuperseded := func(confirm bool) {
+		h.key('r')
+		h.waitFor("┃ Revoke certificate")
+		h.key(tea.KeyDown)
+		h.key(tea.KeyDown)
+		h.key(tea.KeyEnter)
+		// huh moves the focus in a command of its own: wait until the
+		// confirmation has it (its border mark) before answering.
+		h.waitFor("┃ Revoke it (superseded)?")
+		if confirm {
+			h.key(tea.KeyLeft)
+		}
+		h.key(tea.KeyEnter)
+	}
 	// Superseded, then "Keep": nothing changes either.
-	h.key('r')
-	h.waitFor("┃ Revoke certificate")
-	h.key(tea.KeyDown)
-	h.key(tea.KeyDown)
-	h.key(tea.KeyEnter)
-	// huh moves the focus in a command of its own: wait until the
-	// confirmation has it (its border mark) before answering.
-	h.waitFor("┃ Revoke it (superseded)?")
-	h.key(tea.KeyEnter) // the default answer is Keep
+	revokeSuperseded(false)
 	h.waitFor("not revoked")
 	if r, _ := db.Get(serial); r.Status != pki.StatusValid {
 		t.Fatalf("kept certificate has status %s", r.Status)
 	}
 	// Superseded, confirmed.
-	h.key('r')
-	h.waitFor("┃ Revoke certificate")
-	h.key(tea.KeyDown)
-	h.key(tea.KeyDown)
-	h.key(tea.KeyEnter)
-	// huh moves the focus in a command of its own: wait until the
-	// confirmation has it (its border mark) before answering.
-	h.waitFor("┃ Revoke it (superseded)?")
-	h.key(tea.KeyLeft)
-	h.key(tea.KeyEnter)
+	revokeSuperseded(true)
 	h.waitFor("revoked (superseded)")
 	r, err := db.Get(serial)
 	if err != nil || r.Status != pki.StatusRevoked || r.Reason != pki.ReasonSuperseded {

@@ -159,19 +159,18 @@ func waitFor(t *testing.T, out *output, want string) {
 	}
 }
 
-// station opens a PTY session, waits for the CA screen and quits; it
-// returns what the session showed.
-func openStation(t *testing.T, c *gossh.Client) string {
+// startShell opens a session with a 100×30 PTY on c and starts the
+// station in it; the session's output collects in out.
+func startShell(t *testing.T, c *gossh.Client) (sess *gossh.Session, in io.Writer, out *output) {
 	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Close()
-	out := &output{}
+	t.Cleanup(func() { sess.Close() })
+	out = &output{}
 	sess.Stdout, sess.Stderr = out, out
-	in, err := sess.StdinPipe()
-	if err != nil {
+	if in, err = sess.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	if err := sess.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{}); err != nil {
@@ -180,6 +179,14 @@ func openStation(t *testing.T, c *gossh.Client) string {
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
+	return sess, in, out
+}
+
+// openStation opens a PTY session, waits for the CA screen and quits; it
+// returns what the session showed.
+func openStation(t *testing.T, c *gossh.Client) string {
+	t.Helper()
+	sess, in, out := startShell(t, c)
 	waitFor(t, out, "1 CA")
 	waitFor(t, out, "4 Audit")
 	io.WriteString(in, "q")
@@ -430,18 +437,7 @@ func TestSessionTimeouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			sess, err := c.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := &output{}
-			sess.Stdout, sess.Stderr = out, out
-			if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := sess.Shell(); err != nil {
-				t.Fatal(err)
-			}
+			sess, _, out := startShell(t, c)
 			ended := make(chan error, 1)
 			go func() { ended <- sess.Wait() }()
 			select {
@@ -472,18 +468,7 @@ func TestStopEndsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &output{}
-	sess.Stdout, sess.Stderr = out, out
-	if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
+	_, _, out := startShell(t, c)
 	waitFor(t, out, "1 CA")
 	ts.stop()
 	if recs := records(t, st, "ssh.logout"); len(recs) != 1 {
