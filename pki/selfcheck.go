@@ -104,6 +104,7 @@ func (c *ecdsaSelfCheck) check(digest, sig []byte) bool {
 	// k = s⁻¹·(e + r·d) mod n, in constant time.
 	k := bigmod.NewNat().Mod(c.d, c.n)
 	k.Mul(r, c.n).Add(e, c.n).Mul(sInv, c.n)
+	defer clear(k.Bits())
 	kBytes := k.Bytes(c.n)
 	defer clear(kBytes)
 	kp, err := c.curve.NewPrivateKey(kBytes) // refuses k = 0
