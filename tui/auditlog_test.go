@@ -31,7 +31,7 @@ func TestAuditGolden(t *testing.T) {
 	h.key(tea.KeyEnter)
 	t.Run("filtered", func(t *testing.T) {
 		h.t = t
-		h.golden("chain verified", "cert.issue", "enrollment-agent", "1 record(s)")
+		h.golden("chain verified", "cert.issue", "enrollment-agent", "1 record(s)", "u user filter")
 	})
 	h.t = t
 	// A sign-in is audited and shows at once.
@@ -93,5 +93,5 @@ func TestAuditTampered(t *testing.T) {
 	h.key('u')
 	h.typ("officer")
 	h.key(tea.KeyEnter)
-	h.golden("chain BROKEN at record 2", "altered", "2 record(s)")
+	h.golden("chain BROKEN at record 2", "altered", "2 record(s)", "u user filter")
 }
