@@ -24,8 +24,9 @@ func TestSession(t *testing.T) {
 	if !strings.Contains(screen, "got [hello") {
 		t.Errorf("earlier output gone:\n%s", screen)
 	}
-	// The pane stays after the program exits.
-	s.WaitFor(5*time.Second, "done")
+	// The pane stays after the program exits, with its last screen (tmux
+	// marks it dead on the last row).
+	s.WaitFor(5*time.Second, "done", "Pane is dead")
 	if lines := strings.Split(strings.TrimRight(s.Capture(), "\n"), "\n"); len(lines) != 10 {
 		t.Errorf("%d lines, want the 10 rows of the terminal", len(lines))
 	}
